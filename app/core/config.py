@@ -1,0 +1,186 @@
+"""All settings in one place, read from the environment or `.env`.
+
+Every field here is listed in `.env.example` and in the README's configuration table.
+"""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, HttpUrl, SecretStr, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from app.resilience.policy import validate_policy_settings
+from app.security.api_keys import ApiKeyEntry
+
+DEFAULT_SQLITE_PATH = Path("data") / "integrations.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    # --- database -------------------------------------------------------------------------
+    database_url: str = Field(
+        default=f"sqlite:///{DEFAULT_SQLITE_PATH}",
+        description="SQLAlchemy URL. SQLite by default; postgresql://... uses psycopg 3.",
+    )
+    db_auto_migrate: bool = Field(
+        default=True,
+        description="Run `alembic upgrade head` at start-up. Turn off when deploys migrate.",
+    )
+
+    # --- fan-out ----------------------------------------------------------------------------
+    request_timeout_ms: int = Field(
+        default=5000,
+        gt=0,
+        le=120_000,
+        description="Overall deadline of one fan-out; a request may only lower it.",
+    )
+    http_connect_timeout_s: float = Field(default=2.0, gt=0)
+    http_read_timeout_s: float = Field(default=5.0, gt=0)
+    http_max_connections: int = Field(default=200, gt=0)
+    http_keepalive_expiry_s: float = Field(default=30.0, gt=0)
+
+    # --- demo providers and simulator -------------------------------------------------------
+    demo_upstream_url: HttpUrl | None = Field(
+        default=None,
+        description="Where demo providers send requests. Unset: start the bundled simulator.",
+    )
+    demo_providers_enabled: bool = True
+    simulator_host: str = "127.0.0.1"
+    simulator_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port.")
+    simulator_latency_scale: float = Field(
+        default=1.0, ge=0, description="Multiplies the simulated latencies; 0 answers at once."
+    )
+    simulator_error_rate: float = Field(default=0.03, ge=0, le=1)
+    simulator_drift_rate: float = Field(default=0.25, ge=0, le=1)
+
+    # --- call log writer ------------------------------------------------------------------
+    log_batch_size: int = Field(default=500, gt=0, le=5000)
+    log_flush_interval_ms: int = Field(default=50, gt=0)
+    log_queue_max_rows: int = Field(default=100_000, gt=0)
+
+    # --- call log durability (spool, strict/fast modes) --------------------------------------
+    log_durability: Literal["strict", "fast"] = Field(
+        default="strict",
+        description="strict: respond after the rows are committed (database or spool); "
+        "fast: respond at once, write soon after.",
+    )
+    log_spool_dir: Path = Field(
+        default=Path("data") / "spool",
+        description="Where rows go while the database is down or slow (one file per process).",
+    )
+    log_spool_max_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        gt=0,
+        description="Spool cap; reaching it raises the call-log alarm.",
+    )
+    log_commit_timeout_ms: int = Field(
+        default=50,
+        gt=0,
+        le=10_000,
+        description="How long the writer waits for a database commit before spooling the batch.",
+    )
+    log_strict_max_wait_ms: int = Field(
+        default=5000,
+        gt=0,
+        description="Strict mode: longest a response waits for its rows; then 503.",
+    )
+
+    # --- resilience policies ----------------------------------------------------------------
+    # Defaults of every provider's `ProviderPolicy` (app/resilience/policy.py), one per field;
+    # a provider class (`policy = {...}`) and PROVIDER_POLICIES override them.
+    policy_call_timeout_ms: int | None = None
+    policy_connect_timeout_s: float | None = None
+    policy_read_timeout_s: float | None = None
+    policy_retries: int = 2
+    policy_retry_base_delay_ms: int = 50
+    policy_retry_max_delay_ms: int = 2000
+    policy_retry_non_idempotent: bool = False
+    policy_breaker_enabled: bool = True
+    policy_breaker_failure_rate: float = 0.5
+    policy_breaker_window: int = 20
+    policy_breaker_min_calls: int = 10
+    policy_breaker_open_ms: int = 30_000
+    policy_breaker_probes: int = 2
+    policy_rate_limit_per_s: float | None = None
+    policy_rate_limit_burst: int = 10
+    policy_max_concurrency: int | None = 50
+    policy_max_response_bytes: int = 1_048_576
+    policy_follow_redirects: Literal["never", "same_origin"] = "never"
+    policy_fallback: Literal["none", "static", "cache"] = "none"
+    policy_fallback_cache_ttl_s: float = 300.0
+    provider_policies: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        validate_default=True,
+        description='Per-provider overrides as JSON: {"weather": {"retries": 3}}.',
+    )
+
+    @field_validator("provider_policies")
+    @classmethod
+    def _policies_valid(
+        cls, value: dict[str, dict[str, Any]], info: ValidationInfo
+    ) -> dict[str, dict[str, Any]]:
+        # Fail at start-up, naming the bad key, rather than at the first call. A field
+        # validator (not a model one) so an error never echoes the other settings' values.
+        validate_policy_settings(info.data, value)
+        return value
+
+    # --- observability ----------------------------------------------------------------------
+    dashboard_refresh_s: int = Field(
+        default=10, ge=1, le=3600, description="How often /dashboard refreshes itself."
+    )
+
+    # --- security ---------------------------------------------------------------------------
+    environment: Literal["development", "production"] = Field(
+        default="development",
+        description="production refuses to start without API_KEYS.",
+    )
+    api_keys: list[ApiKeyEntry] = Field(
+        default_factory=list,
+        description="JSON list of {name, sha256, providers?}; `python -m app keys new` makes one."
+        " Empty: only loopback clients may call (refused when ENVIRONMENT=production).",
+    )
+    cors_allow_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Origins allowed by CORS, comma-separated; none."
+    )
+    rate_limit_per_s: float = Field(
+        default=10.0, ge=0, description="Requests a second per API key; 0 turns the limit off."
+    )
+    rate_limit_burst: int = Field(default=20, gt=0, description="Requests a key may save up.")
+    max_body_bytes: int = Field(default=65_536, gt=0, description="Larger bodies get 413.")
+    max_providers_per_request: int = Field(default=50, gt=0)
+    max_params: int = Field(default=20, gt=0, description="Provider params per request.")
+    max_param_length: int = Field(default=512, gt=0, description="Of each param name and value.")
+    redact_extra_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Key names redacted on top of the built-in deny-list, comma-separated.",
+    )
+    # Provider credentials: every SecretStr setting is also scrubbed wherever it appears.
+    demo_api_key: SecretStr | None = Field(
+        default=None, description="Sent by the demo providers as X-Api-Key when set."
+    )
+
+    @field_validator("cors_allow_origins", "redact_extra_keys", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    # --- misc -----------------------------------------------------------------------------
+    log_level: str = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _use_psycopg3(cls, url: str) -> str:
+        # psycopg 3 is the driver we ship; plain postgresql:// would pick psycopg2.
+        for prefix in ("postgresql://", "postgres://"):
+            if url.startswith(prefix):
+                return "postgresql+psycopg://" + url[len(prefix) :]
+        return url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,121 @@
+"""`create_app()` and its lifespan: one HTTP client, one log writer, one manager per process."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+
+from app.api.openapi import install_provider_enum
+from app.api.routes import dashboard, health, integrations, logs, metrics, requests, stats
+from app.calllog import CallLogWriter
+from app.calllog.http import install_backpressure_handler
+from app.core.config import Settings, get_settings
+from app.core.db import create_db_engine, create_session_factory
+from app.core.migrate import upgrade_to_head
+from app.integrations.http_client import create_http_client
+from app.integrations.manager import ApiIntegrationManager
+from app.integrations.providers._demo import DemoProvider
+from app.integrations.registry import ProviderRegistry
+from app.observability.call_observer import CallObserver
+from app.observability.metrics import Metrics
+from app.observability.request_id import RequestIdMiddleware
+from app.resilience.policy import check_policy_names
+from app.security.setup import PROTECTED, PROTECTED_RESPONSES, install_security
+from app.simulator import Simulator
+
+DESCRIPTION = """
+Fans one request out to many external HTTP APIs in parallel and returns every API's result
+side by side. Every call is recorded as a row of `external_api_logs`.
+"""
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    registry: ProviderRegistry | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    """Build the app; tests pass their own settings, providers or HTTP transport."""
+    settings = settings or get_settings()
+    registry = registry or ProviderRegistry.from_package()
+    # A policy for a provider we do not have is a typo that would silently do nothing.
+    check_policy_names(settings.provider_policies, registry.names)
+    classes = [
+        cls
+        for cls in registry.classes()
+        if settings.demo_providers_enabled or not issubclass(cls, DemoProvider)
+    ]
+
+    observed = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            effective = settings
+            if settings.demo_upstream_url is None and any(
+                issubclass(cls, DemoProvider) for cls in classes
+            ):
+                simulator = Simulator(
+                    settings.simulator_host,
+                    settings.simulator_port,
+                    latency_scale=settings.simulator_latency_scale,
+                    error_rate=settings.simulator_error_rate,
+                    drift_rate=settings.simulator_drift_rate,
+                )
+                await simulator.start()
+                stack.push_async_callback(simulator.close)
+                effective = settings.model_copy(update={"demo_upstream_url": simulator.url})
+            if settings.db_auto_migrate:
+                await asyncio.to_thread(upgrade_to_head, settings.database_url)
+            engine = create_db_engine(settings.database_url)
+            stack.callback(engine.dispose)
+            # Opens the spool and replays what a previous run left in it, on its own thread.
+            writer = CallLogWriter.from_settings(engine, settings)
+            await asyncio.to_thread(writer.start)
+            # On shutdown (after in-flight requests): flush the queue to the database or spool.
+            stack.push_async_callback(asyncio.to_thread, writer.close)
+            client = create_http_client(effective, transport)
+            stack.push_async_callback(client.aclose)
+
+            app.state.settings = effective
+            app.state.http_client = client
+            app.state.log_writer = writer
+            app.state.session_factory = create_session_factory(engine)
+            # Metrics and per-call log lines on the observer's thread, not the event loop.
+            observer = CallObserver(writer, observed)
+            observer.start()
+            stack.push_async_callback(asyncio.to_thread, observer.close)
+            app.state.manager = ApiIntegrationManager(
+                [cls(effective) for cls in classes],
+                observer,
+                default_timeout_ms=settings.request_timeout_ms,
+            )
+            observed.bind(writer.stats, app.state.manager.providers)
+            yield
+
+    app = FastAPI(
+        title="API fan-out",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.include_router(integrations.router, dependencies=PROTECTED, responses=PROTECTED_RESPONSES)
+    app.include_router(logs.router, dependencies=PROTECTED, responses=PROTECTED_RESPONSES)
+    app.include_router(stats.router, dependencies=PROTECTED, responses=PROTECTED_RESPONSES)
+    app.include_router(requests.router, dependencies=PROTECTED, responses=PROTECTED_RESPONSES)
+    app.include_router(health.router)
+    app.include_router(metrics.router, dependencies=PROTECTED, responses=PROTECTED_RESPONSES)
+    app.include_router(dashboard.router)
+    app.mount("/dashboard/assets", dashboard.assets_app(), name="dashboard-assets")
+    app.state.metrics = observed
+    install_backpressure_handler(app)
+    app.add_middleware(RequestIdMiddleware)
+    install_provider_enum(app, [cls.name for cls in classes])
+    # After the provider enum: it wraps the schema that one builds.
+    install_security(app, settings, [cls.name for cls in classes])
+    return app
+
+
+app = create_app()

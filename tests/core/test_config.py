@@ -1,0 +1,32 @@
+"""Settings: every field documented, URLs normalised to the driver we ship."""
+
+import re
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from app.core.config import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_setting_is_in_env_example_and_readme() -> None:
+    example = (ROOT / ".env.example").read_text()
+    readme = (ROOT / "README.md").read_text()
+    listed = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", example, re.MULTILINE))
+    fields = {name.upper() for name in Settings.model_fields}
+    assert fields == listed
+    missing = [f for f in fields if f"`{f}`" not in readme]
+    assert not missing, f"README configuration table lacks {missing}"
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+def test_postgres_urls_use_psycopg3(scheme: str) -> None:
+    settings = Settings(database_url=f"{scheme}://u@h/db", _env_file=None)  # type: ignore[call-arg]
+    assert settings.database_url == "postgresql+psycopg://u@h/db"
+
+
+def test_bad_values_are_refused_with_the_field_named() -> None:
+    with pytest.raises(ValidationError, match="request_timeout_ms"):
+        Settings(request_timeout_ms=0, _env_file=None)  # type: ignore[call-arg]
