@@ -1,0 +1,282 @@
+"""`BaseApiProvider`: the template every external API plugs into.
+
+A provider knows its endpoint, its parameters and its response shape, and implements only
+`_fetch`. Timing, error capture, validation and the resilience policies (`app.resilience`)
+live once, in `execute`.
+"""
+
+import json
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Hashable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import httpx
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from app.core.config import Settings
+from app.integrations import _body
+from app.integrations.errors import (
+    ErrorKind,
+    InvalidPayloadError,
+    ProviderCallError,
+    UpstreamStatusError,
+)
+from app.integrations.redaction import redact_data, redact_text, redact_url
+from app.integrations.schemas import ExternalResponse, ProviderInfo
+from app.resilience.deadline import Deadline
+from app.resilience.policy import ProviderPolicy, build_policy, policy_defaults
+from app.resilience.runner import Outcome, PolicyRunner
+
+Params = Mapping[str, Any]
+
+
+@dataclass(slots=True)
+class CallState:
+    """What the HTTP client saw during one provider call (filled by its event hooks)."""
+
+    attempts: int = 0
+    status_code: int | None = None
+    request_id: str | None = None
+
+
+_current_call: ContextVar[CallState | None] = ContextVar("current_call", default=None)
+
+
+async def _count_attempt(request: httpx.Request) -> None:
+    state = _current_call.get()
+    if state is not None:
+        state.attempts += 1
+        if state.request_id is not None:
+            # Upstreams that log it let one fan-out be traced across services.
+            request.headers["X-Request-ID"] = state.request_id
+
+
+async def _record_status(response: httpx.Response) -> None:
+    state = _current_call.get()
+    if state is not None:
+        state.status_code = response.status_code
+
+
+# Installed on the shared client, so status and attempts are known whatever `_fetch` does.
+CALL_TRACKING_HOOKS: dict[str, list[Any]] = {
+    "request": [_count_attempt],
+    "response": [_record_status],
+}
+
+
+class BaseApiProvider(ABC):
+    """One external API. Subclass it in a module of `app.integrations.providers`."""
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    method: ClassVar[str] = "GET"
+    response_model: ClassVar[type[BaseModel] | None] = None
+    params_doc: ClassVar[dict[str, str]] = {}
+    # Overrides of this provider's `ProviderPolicy` defaults, e.g. {"retries": 0}; the
+    # environment (PROVIDER_POLICIES) still wins over them.
+    policy_overrides: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.policy = build_policy(
+            self.name,
+            policy_defaults(settings),
+            self.policy_overrides,
+            settings.provider_policies.get(self.name, {}),
+        )
+        self.runner = PolicyRunner(self.name, self.policy, self.method)
+        self._timeout = _policy_timeout(self.policy, settings)
+        self._param_names: tuple[str, ...] | None = None
+
+    @property
+    @abstractmethod
+    def endpoint(self) -> str:
+        """The URL this provider calls, for the providers listing (no credentials)."""
+
+    def parameters(self) -> dict[str, str]:
+        """Parameter names this provider reads, with what they mean."""
+        return dict(self.params_doc)
+
+    def info(self) -> ProviderInfo:
+        model = self.response_model
+        return ProviderInfo(
+            name=self.name,
+            description=self.description,
+            method=self.method,
+            endpoint=redact_url(self.endpoint),
+            params=self.parameters(),
+            response_model=model.__name__ if model else None,
+            response_schema=model.model_json_schema() if model else None,
+        )
+
+    @abstractmethod
+    async def _fetch(self, client: httpx.AsyncClient, params: Params) -> dict[str, Any]:
+        """Call the API and return its JSON object. Raise freely: `execute` maps it."""
+
+    @staticmethod
+    def parse_json_object(response: httpx.Response) -> dict[str, Any]:
+        """A non-2xx status or a body that is not a JSON object becomes a typed error."""
+        if not response.is_success:
+            raise UpstreamStatusError(
+                response.status_code, response.reason_phrase, response.headers.get("retry-after")
+            )
+        payload = orjson.loads(response.content)
+        if not isinstance(payload, dict):
+            raise InvalidPayloadError(f"expected a JSON object, got {type(payload).__name__}")
+        return payload
+
+    async def get_json(
+        self,
+        client: httpx.AsyncClient,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """GET a JSON object, streamed under the policy's size cap and redirect rule."""
+        timeout = self._timeout or httpx.USE_CLIENT_DEFAULT
+        request = client.build_request("GET", url, params=params, headers=headers, timeout=timeout)
+        hops = 0
+        while True:
+            response = await client.send(request, stream=True)
+            try:
+                status = response.status_code
+                if (
+                    300 <= status < 400
+                    and self.policy.follow_redirects == "same_origin"
+                    and response.is_redirect
+                ):
+                    target = _body.same_origin_target(request, response)
+                    if target is not None and hops < _body.MAX_REDIRECTS:
+                        hops += 1
+                        request = client.build_request(
+                            "GET", target, headers=headers, timeout=timeout
+                        )
+                        continue
+                if not response.is_success:
+                    raise UpstreamStatusError(
+                        response.status_code,
+                        response.reason_phrase,
+                        response.headers.get("retry-after"),
+                    )
+                content_type, declared = _body.body_headers(response)
+                _body.check_json_content_type(content_type)
+                body = await _body.read_capped(response, self.policy.max_response_bytes, declared)
+            finally:
+                await response.aclose()
+            return _body.json_object(body)
+
+    async def execute(
+        self,
+        client: httpx.AsyncClient,
+        params: Params,
+        *,
+        request_id: str,
+        deadline: Deadline | None = None,
+    ) -> ExternalResponse:
+        """Template method: run `_fetch` under the policies, time it, never raise (but cancel).
+
+        `deadline` is the request's (on `time.monotonic()`); no attempt outlives it.
+        """
+        state = CallState(request_id=request_id)
+        token = _current_call.set(state)
+        started_at = datetime.now(UTC)
+        start = time.perf_counter()
+        runner = self.runner
+        try:
+            run = await runner.run(
+                lambda: self._attempt(client, params),
+                deadline,
+                self._cache_key(params) if runner.fallback is not None else (),
+            )
+        finally:
+            _current_call.reset(token)
+        elapsed_ms = (time.perf_counter() - start) * 1000
+        outcome = run.outcome
+        kind, message, data = outcome.kind, outcome.message, outcome.data
+        keep = kind is None or run.stale or kind is ErrorKind.VALIDATION_ERROR
+        return ExternalResponse.model_construct(
+            provider=self.name,
+            success=kind is None,
+            # The one redaction step for what is returned and stored (after validation).
+            data=redact_data(data) if keep else None,
+            error_message=redact_text(message) if message else None,
+            response_time_ms=round(elapsed_ms, 3),
+            is_validation_error=kind is ErrorKind.VALIDATION_ERROR,
+            status_code=outcome.status_code or (state.status_code if run.attempts else None),
+            error_kind=kind,
+            attempts=run.attempts,
+            started_at=started_at,
+            stale=run.stale,
+            retry_at=run.retry_at,
+            breaker_state=run.breaker_state,
+        )
+
+    def _cache_key(self, params: Params) -> Hashable:
+        """The values of the parameters this provider reads: what its answer depends on."""
+        names = self._param_names
+        if names is None:
+            names = self._param_names = tuple(self.parameters())
+        return tuple([str(params.get(name)) for name in names])
+
+    async def _attempt(self, client: httpx.AsyncClient, params: Params) -> Outcome:
+        """One try of `_fetch`, every exception mapped to a kind."""
+        kind: ErrorKind | None = None
+        message: str | None = None
+        data: dict[str, Any] | None = None
+        status_code: int | None = None
+        retry_after: str | None = None
+        try:
+            data = await self._fetch(client, params)
+            if self.response_model is not None:
+                self.response_model.model_validate(data)
+        except ValidationError as exc:
+            kind, message = ErrorKind.VALIDATION_ERROR, summarize_validation_error(exc)
+        except httpx.TimeoutException as exc:
+            kind, message = ErrorKind.TIMEOUT, f"upstream timed out ({type(exc).__name__})"
+        except httpx.HTTPStatusError as exc:
+            status_code = exc.response.status_code
+            retry_after = exc.response.headers.get("retry-after")
+            kind, message = ErrorKind.HTTP_STATUS, f"upstream answered HTTP {status_code}"
+        except httpx.TransportError as exc:
+            kind, message = ErrorKind.CONNECTION_ERROR, _describe(exc)
+        except UpstreamStatusError as exc:
+            kind, message = exc.kind, str(exc)
+            status_code, retry_after = exc.status_code, exc.retry_after
+        except ProviderCallError as exc:
+            kind, message = exc.kind, str(exc)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            kind, message = ErrorKind.INVALID_JSON, f"body is not valid JSON: {exc}"
+        except Exception as exc:
+            kind, message = ErrorKind.PROVIDER_ERROR, _describe(exc)
+        if kind is not None and kind is not ErrorKind.VALIDATION_ERROR:
+            data = None
+        return Outcome(kind, message, data, status_code, retry_after)
+
+
+def _policy_timeout(policy: ProviderPolicy, settings: Settings) -> httpx.Timeout | None:
+    """The policy's connect/read timeouts for `get_json`; None keeps the client's own."""
+    if policy.connect_timeout_s is None and policy.read_timeout_s is None:
+        return None
+    connect = policy.connect_timeout_s or settings.http_connect_timeout_s
+    return httpx.Timeout(
+        policy.read_timeout_s or settings.http_read_timeout_s, connect=connect, pool=connect
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def summarize_validation_error(exc: ValidationError, limit: int = 3) -> str:
+    """Which fields did not match, never the values (they may hold anything)."""
+    errors = exc.errors(include_url=False, include_input=False)
+    parts = [f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in errors[:limit]]
+    more = f" (+{len(errors) - limit} more)" if len(errors) > limit else ""
+    return f"response does not match {exc.title}: " + "; ".join(parts) + more

@@ -1,0 +1,73 @@
+"""Find providers by importing every module of a package; refuse duplicate names.
+
+Adding a provider is adding a module: whatever concrete `BaseApiProvider` subclass a module
+of the package defines is registered. Abstract classes (and names starting with `_`) are
+skipped, and so are modules whose name starts with `_`: they hold shared helpers.
+"""
+
+import importlib
+import inspect
+import pkgutil
+import re
+from collections.abc import Iterable
+
+from app.integrations.base import BaseApiProvider
+
+PROVIDERS_PACKAGE = "app.integrations.providers"
+_VALID_NAME = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
+
+
+class ProviderRegistryError(RuntimeError):
+    """The provider set is broken; raised at start-up, never per request."""
+
+
+def discover(package: str = PROVIDERS_PACKAGE) -> list[type[BaseApiProvider]]:
+    """Import every module under `package` and return the concrete providers they define."""
+    root = importlib.import_module(package)
+    found: list[type[BaseApiProvider]] = []
+    for info in pkgutil.walk_packages(root.__path__, prefix=f"{package}."):
+        if info.name.rsplit(".", 1)[1].startswith("_"):
+            continue
+        module = importlib.import_module(info.name)
+        for _, obj in inspect.getmembers(module, inspect.isclass):
+            if (
+                issubclass(obj, BaseApiProvider)
+                and obj.__module__ == module.__name__
+                and not inspect.isabstract(obj)
+                and not obj.__name__.startswith("_")
+            ):
+                found.append(obj)
+    return found
+
+
+class ProviderRegistry:
+    """The provider classes the app serves, in a stable (name) order."""
+
+    def __init__(self, classes: Iterable[type[BaseApiProvider]]) -> None:
+        by_name: dict[str, type[BaseApiProvider]] = {}
+        for cls in classes:
+            name = getattr(cls, "name", None)
+            if not isinstance(name, str) or not _VALID_NAME.match(name):
+                raise ProviderRegistryError(
+                    f"{cls.__module__}.{cls.__qualname__} needs a `name` of lowercase letters, "
+                    f"digits and underscores (at most 50), got {name!r}"
+                )
+            if name in by_name and by_name[name] is not cls:
+                first = by_name[name]
+                raise ProviderRegistryError(
+                    f"duplicate provider name {name!r}: {first.__module__}.{first.__qualname__} "
+                    f"and {cls.__module__}.{cls.__qualname__}; rename one of them"
+                )
+            by_name[name] = cls
+        self._classes = dict(sorted(by_name.items()))
+
+    @classmethod
+    def from_package(cls, package: str = PROVIDERS_PACKAGE) -> "ProviderRegistry":
+        return cls(discover(package))
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._classes)
+
+    def classes(self) -> list[type[BaseApiProvider]]:
+        return list(self._classes.values())

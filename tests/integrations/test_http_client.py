@@ -1,0 +1,316 @@
+"""The shared client (`create_http_client`) on its aiohttp transport, against a real server.
+
+The server below is a raw asyncio protocol on port 0 whose paths misbehave on purpose:
+`/echo` answers the request target and headers as JSON, `/reset` (`/reset-big`) promises
+100 bytes (1 MiB) and closes after 10, `/hang` never answers, `/big` sends a 16 MiB body,
+`/status/<n>` answers n.
+It counts connections, so keep-alive is checked from the server's side.
+"""
+
+import asyncio
+import json
+import socket
+from collections import Counter
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
+
+import httpx
+import pytest
+
+from app.core.config import Settings
+from app.integrations.base import BaseApiProvider, Params
+from app.integrations.errors import ErrorKind
+from app.integrations.http_client import FanoutClient, create_http_client
+from app.integrations.transport import AiohttpTransport
+
+
+class _Protocol(asyncio.Protocol):
+    def __init__(self, server: "MisbehavingServer") -> None:
+        self.server = server
+        self.buffer = b""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.server.connections += 1
+        self.server.open.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server.open.discard(self)
+        self.server.closed.set()
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while b"\r\n\r\n" in self.buffer and self.transport is not None:
+            head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+            self.answer(head)
+
+    def answer(self, head: bytes) -> None:
+        assert self.transport is not None
+        lines = head.decode("latin-1").split("\r\n")
+        target = lines[0].split(" ")[1]
+        headers = dict(line.split(": ", 1) for line in lines[1:])
+        path = target.split("?", 1)[0]
+        self.server.requests[path] += 1
+        if path in ("/reset", "/reset-big"):
+            # Promises 100 bytes (read at once) or 1 MiB (streamed), sends 10, closes.
+            size = 100 if path == "/reset" else 1024 * 1024
+            self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size)
+            self.transport.write(b"0123456789")
+            self.transport.close()
+        elif path == "/hang":
+            return
+        elif path == "/big":
+            size = 16 * 1024 * 1024
+            self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size)
+            self.transport.write(b"x" * size)
+        elif path.startswith("/status/"):
+            status = int(path.rsplit("/", 1)[1])
+            body = b'{"status": %d}' % status
+            self.transport.write(
+                b"HTTP/1.1 %d Whatever\r\nContent-Length: %d\r\n\r\n%s" % (status, len(body), body)
+            )
+        else:
+            body = json.dumps({"target": target, "headers": headers}).encode()
+            self.transport.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Set-Cookie: session=secret; Path=/\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+            )
+
+
+class MisbehavingServer:
+    def __init__(self) -> None:
+        self.connections = 0
+        self.requests: Counter[str] = Counter()
+        self.open: set[_Protocol] = set()
+        self.closed = asyncio.Event()
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: _Protocol(self), "127.0.0.1", 0)
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+
+    async def close(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for protocol in list(self.open):
+            if protocol.transport is not None:
+                protocol.transport.close()
+        await self._server.wait_closed()
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[MisbehavingServer]:
+    srv = MisbehavingServer()
+    await srv.start()
+    yield srv
+    await srv.close()
+
+
+def _settings(**overrides: Any) -> Settings:
+    return Settings(demo_upstream_url=None, **overrides)
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    async with create_http_client(_settings(http_read_timeout_s=0.3)) as c:
+        yield c
+
+
+async def test_the_default_client_is_an_httpx_client_on_our_transport() -> None:
+    client = create_http_client(_settings())
+    assert isinstance(client, httpx.AsyncClient)
+    assert isinstance(client._transport, AiohttpTransport)
+    await client.aclose()
+
+
+async def test_success(server: MisbehavingServer, client: httpx.AsyncClient) -> None:
+    response = await client.get(f"{server.url}/echo/x", params={"city": "Seoul"})
+    assert response.status_code == 200
+    assert response.is_success
+    assert response.reason_phrase == "OK"
+    assert response.headers["content-type"] == "application/json"
+    seen = BaseApiProvider.parse_json_object(response)
+    assert seen["target"] == "/echo/x?city=Seoul"
+    assert seen["headers"]["User-Agent"] == "api-fanout/0.1"
+
+
+async def test_connection_refused_is_a_connect_error(client: httpx.AsyncClient) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    # Nothing listens on the port any more.
+    with pytest.raises(httpx.ConnectError):
+        await client.get(f"http://127.0.0.1:{port}/x")
+
+
+@pytest.mark.parametrize("path", ["/reset", "/reset-big"])
+async def test_reset_mid_body_is_a_protocol_error_not_a_timeout(
+    server: MisbehavingServer, client: httpx.AsyncClient, path: str
+) -> None:
+    with pytest.raises(httpx.TransportError) as caught:
+        await client.get(f"{server.url}{path}")
+    assert isinstance(caught.value, httpx.ReadError | httpx.RemoteProtocolError)
+    assert not isinstance(caught.value, httpx.TimeoutException)
+
+
+async def test_no_answer_is_a_read_timeout(
+    server: MisbehavingServer, client: httpx.AsyncClient
+) -> None:
+    with pytest.raises(httpx.ReadTimeout):
+        await client.get(f"{server.url}/hang")
+
+
+async def test_unsupported_scheme_is_an_httpx_error(client: httpx.AsyncClient) -> None:
+    transport = AiohttpTransport()
+    try:
+        with pytest.raises(httpx.UnsupportedProtocol):
+            await transport.handle_async_request(httpx.Request("GET", "ftp://127.0.0.1/x"))
+    finally:
+        await transport.aclose()
+
+
+async def test_sequential_calls_reuse_one_connection(
+    server: MisbehavingServer, client: httpx.AsyncClient
+) -> None:
+    for i in range(50):
+        response = await client.get(f"{server.url}/echo/{i}")
+        assert response.status_code == 200
+    assert server.connections == 1
+
+
+async def test_concurrent_fan_outs_reuse_connections(
+    server: MisbehavingServer, client: httpx.AsyncClient
+) -> None:
+    urls = [f"{server.url}/echo/p{i}" for i in range(20)]
+    for _ in range(10):
+        responses = await asyncio.gather(*(client.get(url) for url in urls))
+        assert [r.status_code for r in responses] == [200] * 20
+    assert server.connections <= 20
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"q": "a b"}, "q=a+b"),
+        ({"symbols": "EUR,KRW"}, "symbols=EUR%2CKRW"),
+        ({"city": "서울"}, "city=%EC%84%9C%EC%9A%B8"),
+        ({"q": "a&b=c"}, "q=a%26b%3Dc"),
+        ({"path": "a/b"}, "path=a%2Fb"),
+        ({"n": 1, "flag": True}, "n=1&flag=true"),
+    ],
+)
+async def test_query_params_reach_the_server_encoded(
+    server: MisbehavingServer,
+    client: httpx.AsyncClient,
+    params: dict[str, Any],
+    expected: str,
+) -> None:
+    for _ in range(2):  # the second call takes the cached URL
+        response = await client.get(f"{server.url}/echo", params=params)
+        assert response.json()["target"] == f"/echo?{expected}"
+
+
+async def test_cached_urls_keep_params_apart(
+    server: MisbehavingServer, client: httpx.AsyncClient
+) -> None:
+    targets = []
+    for params in ({"v": 1}, {"v": True}, {"v": 1.0}, {"v": "1"}, {"v": 1}, None):
+        response = await client.get(f"{server.url}/echo", params=params)
+        targets.append(response.json()["target"])
+    assert targets == [
+        "/echo?v=1",
+        "/echo?v=true",
+        "/echo?v=1.0",
+        "/echo?v=1",
+        "/echo?v=1",
+        "/echo",
+    ]
+
+
+async def test_cookies_set_by_an_upstream_are_not_sent_again(
+    server: MisbehavingServer, client: httpx.AsyncClient
+) -> None:
+    first = await client.get(f"{server.url}/echo")
+    assert first.headers["set-cookie"].startswith("session=")
+    second = await client.get(f"{server.url}/echo")
+    assert "Cookie" not in second.json()["headers"]
+    assert not client.cookies
+
+
+async def test_closing_an_unread_body_drops_the_connection(
+    server: MisbehavingServer, client: httpx.AsyncClient
+) -> None:
+    async with client.stream("GET", f"{server.url}/big") as response:
+        assert response.headers["content-length"] == str(16 * 1024 * 1024)
+        async for chunk in response.aiter_raw():
+            assert chunk
+            break
+    await asyncio.wait_for(server.closed.wait(), timeout=5)
+    assert not server.open
+
+
+class _EchoProvider(BaseApiProvider):
+    name = "echo"
+    path: ClassVar[str] = "/echo"
+
+    def __init__(self, settings: Settings, base: str) -> None:
+        super().__init__(settings)
+        self.base = base
+
+    @property
+    def endpoint(self) -> str:
+        return self.base + self.path
+
+    async def _fetch(self, client: httpx.AsyncClient, params: Params) -> dict[str, Any]:
+        response = await client.get(self.endpoint, params=dict(params))
+        return self.parse_json_object(response)
+
+
+@pytest.mark.parametrize(
+    ("path", "kind", "status"),
+    [
+        ("/echo", None, 200),
+        ("/status/404", ErrorKind.HTTP_STATUS, 404),
+        ("/status/503", ErrorKind.HTTP_STATUS, 503),
+        # A small body is read inside the transport: it fails before the response hooks.
+        ("/reset", ErrorKind.CONNECTION_ERROR, None),
+        # A big one is streamed: the hooks saw the status before the body broke.
+        ("/reset-big", ErrorKind.CONNECTION_ERROR, 200),
+        ("/hang", ErrorKind.TIMEOUT, None),
+    ],
+)
+async def test_event_hooks_still_record_status_and_attempts(
+    server: MisbehavingServer,
+    client: httpx.AsyncClient,
+    path: str,
+    kind: ErrorKind | None,
+    status: int | None,
+) -> None:
+    provider = _EchoProvider(_settings(), server.url)
+    provider.path = path
+    result = await provider.execute(client, {"a": "b"}, request_id="r1")
+    assert result.error_kind == kind
+    assert result.success is (kind is None)
+    assert result.status_code == status
+    # The request hook counts every attempt (resilience policies may retry failures).
+    assert result.attempts == server.requests[path] >= 1
+    if kind is None:
+        assert result.attempts == 1
+
+
+async def test_any_transport_can_be_passed_in() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(201, json={"url": str(request.url)})
+
+    async with create_http_client(_settings(), httpx.MockTransport(answer)) as client:
+        assert isinstance(client, FanoutClient)
+        response = await client.get("http://upstream.test/x", params={"k": "v w"})
+        assert response.status_code == 201
+        assert response.json() == {"url": "http://upstream.test/x?k=v+w"}
