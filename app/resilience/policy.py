@@ -1,0 +1,144 @@
+"""`ProviderPolicy`: what protects one provider, and where each value comes from.
+
+Three layers, later ones winning, each validated with the offending key named:
+
+1. defaults: the `POLICY_*` settings (`Settings.policy_<field>`);
+2. the provider class: `policy = {"retries": 0, ...}` on a `BaseApiProvider` subclass;
+3. the environment: `PROVIDER_POLICIES='{"weather": {"retries": 3}}'`
+   (`Settings.provider_policies`).
+"""
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from app.resilience.breaker import BreakerConfig
+from app.resilience.retry import RetryConfig
+
+
+class ProviderPolicy(BaseModel):
+    """Every field has a `POLICY_<FIELD>` default in settings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    call_timeout_ms: int | None = Field(
+        default=None, gt=0, description="Per-call deadline; the request's deadline still caps it."
+    )
+    connect_timeout_s: float | None = Field(default=None, gt=0, description="None: client's.")
+    read_timeout_s: float | None = Field(default=None, gt=0, description="None: client's.")
+    retries: int = Field(default=2, ge=0, le=10, description="Attempts after the first.")
+    retry_base_delay_ms: int = Field(default=50, ge=0)
+    retry_max_delay_ms: int = Field(default=2000, ge=0)
+    retry_non_idempotent: bool = False
+    breaker_enabled: bool = True
+    breaker_failure_rate: float = Field(default=0.5, gt=0, le=1)
+    breaker_window: int = Field(default=20, ge=1)
+    breaker_min_calls: int = Field(default=10, ge=1)
+    breaker_open_ms: int = Field(default=30_000, ge=0)
+    breaker_probes: int = Field(default=2, ge=1)
+    rate_limit_per_s: float | None = Field(default=None, gt=0, description="None: no limit.")
+    rate_limit_burst: int = Field(default=10, ge=1)
+    max_concurrency: int | None = Field(default=50, ge=1, description="None: no bulkhead.")
+    max_response_bytes: int = Field(default=1_048_576, ge=1)
+    follow_redirects: Literal["never", "same_origin"] = "never"
+    fallback: Literal["none", "static", "cache"] = "none"
+    fallback_value: dict[str, Any] | None = None
+    fallback_cache_ttl_s: float = Field(default=300.0, gt=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ProviderPolicy":
+        if self.breaker_min_calls > self.breaker_window:
+            raise ValueError("breaker_min_calls must not exceed breaker_window")
+        if self.fallback == "static" and self.fallback_value is None:
+            raise ValueError("fallback 'static' needs a fallback_value")
+        return self
+
+    def breaker_config(self) -> BreakerConfig:
+        return BreakerConfig(
+            failure_rate=self.breaker_failure_rate,
+            window=self.breaker_window,
+            min_calls=self.breaker_min_calls,
+            open_s=self.breaker_open_ms / 1000,
+            probes=self.breaker_probes,
+        )
+
+    def retry_config(self) -> RetryConfig:
+        return RetryConfig(
+            retries=self.retries,
+            base_delay_s=self.retry_base_delay_ms / 1000,
+            max_delay_s=self.retry_max_delay_ms / 1000,
+            non_idempotent=self.retry_non_idempotent,
+        )
+
+
+POLICY_FIELDS = tuple(ProviderPolicy.model_fields)
+
+
+class PolicyError(ValueError):
+    """A policy override is invalid; the message names the provider and the key."""
+
+
+def check_overrides(where: str, overrides: Mapping[str, Any]) -> None:
+    """Refuse unknown keys early, naming them and the valid ones."""
+    unknown = sorted(set(overrides) - set(POLICY_FIELDS))
+    if unknown:
+        raise PolicyError(
+            f"{where}: unknown policy key(s) {', '.join(map(repr, unknown))}; "
+            f"valid keys: {', '.join(POLICY_FIELDS)}"
+        )
+
+
+def build_policy(
+    name: str,
+    defaults: Mapping[str, Any],
+    class_overrides: Mapping[str, Any],
+    env_overrides: Mapping[str, Any],
+) -> ProviderPolicy:
+    """Merge the three layers for provider `name`; errors name the provider and the key."""
+    check_overrides(f"{name}.policy (class attribute)", class_overrides)
+    check_overrides(f"PROVIDER_POLICIES[{name!r}]", env_overrides)
+    try:
+        return ProviderPolicy(**{**defaults, **class_overrides, **env_overrides})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or '(policy)'}: {e['msg']}"
+            for e in exc.errors(include_url=False, include_input=False)
+        )
+        raise PolicyError(f"policy of provider {name!r} is invalid: {problems}") from exc
+
+
+def check_policy_names(configured: Iterable[str], known: Iterable[str]) -> None:
+    """PROVIDER_POLICIES may only name registered providers (a typo would silently do nothing)."""
+    unknown = sorted(set(configured) - set(known))
+    if unknown:
+        raise PolicyError(
+            f"PROVIDER_POLICIES names unknown provider(s) {', '.join(map(repr, unknown))}; "
+            f"valid names: {', '.join(sorted(known))}"
+        )
+
+
+def policy_defaults(settings: object) -> dict[str, Any]:
+    """The `policy_<field>` settings as policy fields (fields without a setting keep theirs).
+
+    `settings` is a `Settings` or, while it is being validated, the mapping of its fields.
+    """
+    values = settings if isinstance(settings, Mapping) else vars(settings)
+    return {
+        field: values[f"policy_{field}"] for field in POLICY_FIELDS if f"policy_{field}" in values
+    }
+
+
+def validate_policy_settings(settings: object, overrides: Mapping[str, Mapping[str, Any]]) -> None:
+    """Check the defaults and every PROVIDER_POLICIES entry; errors name the setting and key."""
+    defaults = policy_defaults(settings)
+    try:
+        ProviderPolicy(**defaults)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"POLICY_{str(e['loc'][0]).upper()}: {e['msg']}" if e["loc"] else e["msg"]
+            for e in exc.errors(include_url=False, include_input=False)
+        )
+        raise ValueError(problems) from exc
+    for name, values in overrides.items():
+        build_policy(name, defaults, {}, values)
