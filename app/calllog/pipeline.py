@@ -1,0 +1,209 @@
+"""The coordinator thread: batches to the database within a bound, else to the spool; replay.
+
+Every wait here is bounded. A batch goes to the database when it is believed up and idle; if
+the commit has not finished within `commit_timeout_s` (a held lock, a slow disk) or fails, the
+batch is appended to the spool instead and its waiters are released. A write left running is
+harmless: its rows also sit in the spool, and the replay's ignore-on-conflict insert skips them.
+"""
+
+import logging
+import time
+from concurrent.futures import Future, wait
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from app.calllog.dbworker import DbWorker
+from app.calllog.intake import Entry, Intake, settle
+from app.calllog.rows import BatchInsert, Row, describe_db_error
+from app.calllog.spool import Spool, SpoolChunk, SpoolFullError
+
+logger = logging.getLogger(__name__)
+
+_MAX_BACKOFF_S = 5.0
+_SPOOL_RETRY_S = 0.5
+_REPLAY_BATCHES = 4  # rows per replay transaction, in batches
+
+
+@dataclass(slots=True)
+class _Inflight:
+    future: Future[None]
+    chunk: SpoolChunk | None  # a replay; None for a batch already spooled after its bound
+
+
+class Pipeline:
+    def __init__(
+        self,
+        engine: Engine,
+        intake: Intake,
+        spool: Spool,
+        *,
+        strict: bool,
+        batch_size: int,
+        flush_interval_s: float,
+        commit_timeout_s: float,
+    ) -> None:
+        self._insert = BatchInsert(engine)
+        self._intake = intake
+        self._spool = spool
+        # Strict mode commits whatever is queued as soon as the last commit ends (group
+        # commit); only fast mode waits a window to fill the batch.
+        self._window_s = 0.0 if strict else flush_interval_s
+        self._batch_size = batch_size
+        self._commit_timeout_s = commit_timeout_s
+        self._db = DbWorker(on_done=intake.wake)
+        self._inflight: _Inflight | None = None
+        self._down_until = 0.0
+        self._backoff = 0.0
+        self._stall_until = 0.0
+        self.close_deadline = float("inf")
+        self.written = self.spooled = self.replayed = 0
+        self.failed_batches = self.slow_batches = 0
+        self.database_available = True
+        self.spool_problem: str | None = None
+
+    def run(self) -> None:
+        self._db.start()
+        try:
+            while True:
+                self._reap()
+                self._maybe_replay()
+                now = time.monotonic()
+                closing = self._intake.closing
+                if closing and now >= self.close_deadline:
+                    return
+                if now < self._stall_until:
+                    self._pause(min(self._stall_until, self.close_deadline) - now)
+                    continue
+                spill = self._intake.over_bound
+                window = 0.0 if spill or closing else self._window_s
+                batch = self._intake.take(self._batch_size, window, self._idle_timeout())
+                if batch:
+                    self._handle(batch, spill)
+                elif closing:
+                    self._finish_replay()
+                    return
+        finally:
+            self._db.stop()
+
+    # --- batches ---------------------------------------------------------------------------
+
+    def _handle(self, batch: list[Entry], spill: bool) -> None:
+        rows = [row for entry in batch for row in entry.build_rows()]
+        deadline = time.monotonic() + self._commit_timeout_s
+        if not spill and self._db_ready(deadline):
+            future = self._db.submit(self._insert.fresh, rows)
+            if wait([future], timeout=max(deadline - time.monotonic(), 0)).done:
+                exc = future.exception()
+                if exc is None:
+                    self.written += len(rows)
+                    self._database_up()
+                    if self.spool_problem is not None:
+                        logger.warning("call log: database takes rows again; alarm cleared")
+                        self.spool_problem = None
+                    settle(batch)
+                    return
+                self._database_failed(exc)
+            else:
+                self._inflight = _Inflight(future, None)
+                self.slow_batches += 1
+                logger.warning(
+                    "call log: database did not commit %d rows within %.0f ms; spooling them",
+                    len(rows),
+                    self._commit_timeout_s * 1000,
+                )
+        self._to_spool(batch, rows)
+
+    def _to_spool(self, batch: list[Entry], rows: list[Row]) -> None:
+        try:
+            self._spool.append(rows)
+        except (SpoolFullError, OSError) as exc:
+            # Nowhere durable to put the rows: keep them queued (strict requests keep waiting,
+            # fast mode fills up to its hard cap), raise the alarm, and retry shortly.
+            self._intake.put_back(batch)
+            self._stall_until = time.monotonic() + _SPOOL_RETRY_S
+            problem = f"spool cannot take rows ({type(exc).__name__}: {exc})"
+            if self.spool_problem is None:
+                logger.error("call log ALARM: %s; %d rows held in memory", problem, len(rows))
+            self.spool_problem = problem
+            return
+        if self.spool_problem is not None:
+            logger.warning("call log: spool accepts rows again")
+            self.spool_problem = None
+        self.spooled += len(rows)
+        settle(batch)
+
+    # --- database state ---------------------------------------------------------------------
+
+    def _db_ready(self, deadline: float) -> bool:
+        if self._inflight is not None:
+            wait([self._inflight.future], timeout=max(deadline - time.monotonic(), 0))
+            self._reap()
+        return self._inflight is None and time.monotonic() >= self._down_until
+
+    def _reap(self) -> None:
+        inflight = self._inflight
+        if inflight is None or not inflight.future.done():
+            return
+        self._inflight = None
+        exc = inflight.future.exception()
+        if exc is not None:
+            self._database_failed(exc)
+            return
+        self._database_up()
+        if inflight.chunk is not None:
+            self.replayed += len(inflight.chunk.rows)
+            self._spool.mark_replayed(inflight.chunk)
+            if self._spool.size == 0 and self.spool_problem is not None:
+                logger.warning("call log: spool replayed and emptied; alarm cleared")
+                self.spool_problem = None
+
+    def _database_up(self) -> None:
+        if not self.database_available:
+            logger.warning("call log: database reachable again")
+        self.database_available = True
+        self._backoff = 0.0
+        self._down_until = 0.0
+
+    def _database_failed(self, exc: BaseException) -> None:
+        self.failed_batches += 1
+        self.database_available = False
+        self._backoff = min(max(self._backoff * 2, 0.05), _MAX_BACKOFF_S)
+        self._down_until = time.monotonic() + self._backoff
+        logger.error(
+            "call log: database write failed (%s); rows go to the spool, retry in %.2f s",
+            describe_db_error(exc),
+            self._backoff,
+        )
+
+    # --- replay ----------------------------------------------------------------------------
+
+    def _maybe_replay(self) -> None:
+        if (
+            self._inflight is None
+            and self._spool.pending_rows
+            and time.monotonic() >= self._down_until
+            and not self._intake.over_bound
+        ):
+            chunk = self._spool.read_chunk(self._batch_size * _REPLAY_BATCHES)
+            future = self._db.submit(self._insert, chunk.rows)
+            self._inflight = _Inflight(future, chunk)
+
+    def _finish_replay(self) -> None:
+        """At shutdown: replay what the spool holds while the database allows, then stop."""
+        while True:
+            self._reap()
+            self._maybe_replay()
+            remaining = self.close_deadline - time.monotonic()
+            if self._inflight is None or remaining <= 0:
+                return
+            wait([self._inflight.future], timeout=remaining)
+
+    def _idle_timeout(self) -> float | None:
+        if self._inflight is None and self._spool.pending_rows:
+            return max(self._down_until - time.monotonic(), 0.001)
+        return None  # a finished database write or a new entry wakes us
+
+    def _pause(self, seconds: float) -> None:
+        with self._intake.cond:
+            self._intake.cond.wait(max(seconds, 0))
