@@ -1,0 +1,126 @@
+"""Prometheus metrics of one app: provider calls, latency, breakers and the call-log path.
+
+Each app owns its registry, so several apps in one process (tests) never collide. Call
+counters are fed by `CallObserver` off the event loop; everything else is read at scrape time.
+"""
+
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from app.integrations.schemas import ExternalResponse
+
+# Seconds; the simulator answers in 5-120 ms, real APIs up to the 5 s read timeout.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Writer statistics that only ever grow; every other numeric field is a gauge.
+_WRITER_COUNTERS = frozenset(
+    {"written", "dropped", "failed_batches", "spooled", "replayed", "slow_batches"}
+)
+BREAKER_STATES = ("closed", "half_open", "open")
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.calls = Counter(
+            "fanout_provider_calls",
+            "Provider calls by outcome and error kind (empty on success).",
+            ["provider", "outcome", "error_kind"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "fanout_provider_call_duration_seconds",
+            "Provider call latency as the template method measured it.",
+            ["provider"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self._runtime = _RuntimeCollector()
+        self.registry.register(self._runtime)
+
+    def bind(self, writer_stats: Callable[[], Any], providers: Sequence[Any]) -> None:
+        """Where scrape-time values come from; called once the lifespan built them."""
+        self._runtime.writer_stats = writer_stats
+        self._runtime.providers = providers
+
+    def record(self, results: Iterable[ExternalResponse]) -> None:
+        for result in results:
+            kind = result.error_kind.value if result.error_kind else ""
+            outcome = "success" if result.success else "failure"
+            self.calls.labels(result.provider, outcome, kind).inc()
+            self.latency.labels(result.provider).observe(result.response_time_ms / 1000)
+
+
+def breaker_state(provider: Any) -> str | None:
+    """A provider's circuit breaker state, when it has one.
+
+    Looked up as `breaker_state`, `breaker.state` or `runner.breaker.state` (the resilience
+    policy runner's); a provider without a breaker has no state and no gauge.
+    """
+    state = getattr(provider, "breaker_state", None)
+    if state is None:
+        breaker = getattr(provider, "breaker", None)
+        if breaker is None:
+            breaker = getattr(getattr(provider, "runner", None), "breaker", None)
+        state = getattr(breaker, "state", None)
+    if callable(state):
+        state = state()
+    if state is None:
+        return None
+    text = str(getattr(state, "value", state)).lower().replace("-", "_")
+    return text if text in BREAKER_STATES else None
+
+
+class _RuntimeCollector(Collector):
+    def __init__(self) -> None:
+        self.writer_stats: Callable[[], Any] | None = None
+        self.providers: Sequence[Any] = ()
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # values only exist once the app started; describe nothing up front
+
+    def collect(self) -> Iterable[Metric]:
+        yield from self._writer()
+        yield from self._breakers()
+
+    def _writer(self) -> Iterable[Metric]:
+        if self.writer_stats is None:
+            return
+        stats = self.writer_stats()
+        values = (
+            dataclasses.asdict(stats)
+            if dataclasses.is_dataclass(stats) and not isinstance(stats, type)
+            else vars(stats)
+        )
+        for field, value in values.items():
+            if not isinstance(value, int | float):  # bool is an int: alarms become 0/1
+                continue
+            if field in _WRITER_COUNTERS:
+                yield CounterMetricFamily(
+                    f"fanout_call_log_{field}", f"Call-log writer: {field} (rows).", float(value)
+                )
+            else:
+                yield GaugeMetricFamily(
+                    f"fanout_call_log_{field}", f"Call-log writer: {field}.", float(value)
+                )
+
+    def _breakers(self) -> Iterable[Metric]:
+        family = GaugeMetricFamily(
+            "fanout_circuit_breaker_state",
+            "1 for the state a provider's circuit breaker is in (only providers with one).",
+            labels=["provider", "state"],
+        )
+        found = False
+        for provider in self.providers:
+            state = breaker_state(provider)
+            if state is None:
+                continue
+            found = True
+            for candidate in BREAKER_STATES:
+                family.add_metric([provider.name, candidate], 1.0 if candidate == state else 0.0)
+        if found:
+            yield family
