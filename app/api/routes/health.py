@@ -1,0 +1,57 @@
+"""Liveness (`/healthz`) and readiness (`/readyz`: the database and the call-log path)."""
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from app.observability.schemas import CheckResult, Readiness
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """Report that the process is alive."""
+    return {"status": "ok"}
+
+
+_NOT_READY: dict[int | str, dict[str, Any]] = {
+    503: {"model": Readiness, "description": "A check failed; its `detail` says which and why."}
+}
+
+
+@router.get("/readyz", response_model=Readiness, responses=_NOT_READY)
+def readyz(request: Request) -> JSONResponse:
+    """Check that the database answers and the call log can still make rows durable."""
+    checks = {
+        "database": _check_database(request),
+        "call_log": _check_call_log(request.app.state.log_writer),
+    }
+    ready = Readiness(ok=all(c.ok for c in checks.values()), checks=checks)
+    return JSONResponse(ready.model_dump(), status_code=200 if ready.ok else 503)
+
+
+def _check_database(request: Request) -> CheckResult:
+    try:
+        with request.app.state.session_factory() as session:
+            session.execute(text("SELECT 1"))
+    except Exception as exc:
+        # The class only: driver messages can carry the host, user or password of the URL.
+        return CheckResult(ok=False, detail=f"unreachable ({type(exc).__name__})")
+    return CheckResult(ok=True, detail="reachable")
+
+
+def _check_call_log(writer: Any) -> CheckResult:
+    health = getattr(writer, "health", None)
+    if callable(health):
+        report = health()
+        if report.healthy:
+            return CheckResult(ok=True, detail="rows are being made durable")
+        return CheckResult(ok=False, detail="; ".join(report.reasons) or "unhealthy")
+    # Writers without health(): judge from the counters every writer has.
+    stats = writer.stats()
+    if stats.dropped:
+        return CheckResult(ok=False, detail=f"{stats.dropped} rows dropped")
+    return CheckResult(ok=True, detail=f"{stats.queued} rows queued")

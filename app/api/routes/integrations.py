@@ -1,0 +1,201 @@
+"""`/integrations`: the fan-out itself and the provider listing."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+
+from app.api.deps import ClientDep, ManagerDep, SettingsDep
+from app.core.config import Settings
+from app.integrations.manager import ApiIntegrationManager, UnknownProviderError
+from app.integrations.quorum import PARTIAL_HEADER
+from app.integrations.schemas import MAX_TIMEOUT_MS, FetchRequest, FetchResponse, ProviderInfo
+from app.observability.request_id import RequestIdDep
+from app.security.api_keys import Principal
+from app.security.auth import PrincipalDep, scope_names
+from app.security.limits import check_params, check_providers
+
+router = APIRouter(prefix="/integrations", tags=["integrations"])
+
+# Query keys that steer the fan-out; every other key is a provider param.
+RESERVED_QUERY_KEYS = frozenset({"providers", "timeout_ms", "required", "min_success"})
+
+FETCH_DESCRIPTION = """
+Calls the selected providers (all when none is named) concurrently and returns every result
+side by side, in the order requested. Upstream failures never fail the request: each failed
+call is a result with `success=false` and an `error_kind`, and the answer is **200** even when
+every provider failed (`summary.failed == summary.total`), unless the request sets rules:
+`required` providers must succeed and at least `min_success` providers must succeed, else
+the answer is **502** (**504** when every failure that broke a rule was a timeout) with the
+same full body and `summary.unmet` saying why. Every answer carries `X-Partial: true|false`
+(also `summary.partial`): true when some provider failed.
+"""
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    422: {
+        "description": "Unknown provider name, malformed parameters or body, or over a limit "
+        "(providers per request, params count or length; the message names the setting)."
+    }
+}
+_PARTIAL_DOC = {
+    PARTIAL_HEADER: {
+        "description": "`true` when some provider failed, else `false`.",
+        "schema": {"type": "string", "enum": ["true", "false"]},
+    }
+}
+_ERRORS[200] = {"headers": _PARTIAL_DOC}
+_ERRORS[502] = {
+    "model": FetchResponse,
+    "headers": _PARTIAL_DOC,
+    "description": "`required` or `min_success` unmet; every provider's result is in the body.",
+}
+_ERRORS[504] = {
+    "model": FetchResponse,
+    "headers": _PARTIAL_DOC,
+    "description": "As 502, when every failure that broke a rule was a timeout.",
+}
+
+
+def _split_names(values: list[str] | None, field: str) -> list[str]:
+    """`a,b` and repeated parameters alike; an empty name is a mistake, not "all"."""
+    names = [n.strip() for v in values or [] for n in v.split(",")]
+    if "" in names:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "empty_provider_name",
+                    "loc": ("query", field),
+                    "msg": f"`{field}` has an empty provider name; omit the parameter "
+                    "instead of leaving it empty",
+                    "input": values,
+                }
+            ]
+        )
+    return names
+
+
+def _resolve(
+    manager: ApiIntegrationManager, names: list[str], loc: tuple[str, ...]
+) -> list[str] | None:
+    try:
+        return manager.resolve(names)
+    except UnknownProviderError as exc:
+        raise RequestValidationError(
+            [{"type": "unknown_provider", "loc": loc, "msg": str(exc), "input": exc.unknown}]
+        ) from exc
+
+
+async def _run(
+    manager: ApiIntegrationManager,
+    client: ClientDep,
+    settings: Settings,
+    principal: Principal,
+    *,
+    names: list[str],
+    params: dict[str, Any],
+    timeout_ms: int | None,
+    location: tuple[str, ...],
+    request_id: str,
+    required: list[str] | None,
+    min_success: int | None,
+) -> Response:
+    """What GET and POST share: limits, key scope, name checks, the fan-out, the answer."""
+    check_providers(names, settings, location)
+    selected = _resolve(manager, scope_names(principal, names, manager.names), location)
+    required = [name for name in required or [] if name.strip()]
+    _resolve(manager, required, (location[0], "required"))
+    result = await manager.fetch_all(
+        client,
+        params,
+        names=selected,
+        timeout_ms=timeout_ms,
+        request_id=request_id,
+        required=required,
+        min_success=min_success,
+    )
+    # Built with model_construct from validated parts: serialise directly, skip re-validation.
+    return Response(
+        result.model_dump_json(),
+        status_code=result.status_code,
+        media_type="application/json",
+        headers={PARTIAL_HEADER: "true" if result.summary.partial else "false"},
+    )
+
+
+@router.get(
+    "/fetch", response_model=FetchResponse, responses=_ERRORS, description=FETCH_DESCRIPTION
+)
+async def fetch_get(
+    request: Request,
+    client: ClientDep,
+    manager: ManagerDep,
+    request_id: RequestIdDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    providers: Annotated[
+        list[str] | None,
+        Query(description="Provider names: repeat the parameter or separate with commas."),
+    ] = None,
+    timeout_ms: Annotated[
+        int | None,
+        Query(gt=0, le=MAX_TIMEOUT_MS, description="Lowers the overall deadline."),
+    ] = None,
+    required: Annotated[
+        list[str] | None,
+        Query(description="Providers that must succeed (repeat or separate with commas)."),
+    ] = None,
+    min_success: Annotated[
+        int | None, Query(gt=0, description="At least this many providers must succeed.")
+    ] = None,
+) -> Response:
+    """Fan out to providers; other query parameters are passed to them as params."""
+    items = [(k, v) for k, v in request.query_params.multi_items() if k not in RESERVED_QUERY_KEYS]
+    check_params(items, settings, ("query",))
+    params = dict(items)
+    return await _run(
+        manager,
+        client,
+        settings,
+        principal,
+        names=_split_names(providers, "providers"),
+        params=params,
+        timeout_ms=timeout_ms,
+        location=("query", "providers"),
+        request_id=request_id,
+        required=_split_names(required, "required"),
+        min_success=min_success,
+    )
+
+
+@router.post(
+    "/fetch", response_model=FetchResponse, responses=_ERRORS, description=FETCH_DESCRIPTION
+)
+async def fetch_post(
+    body: FetchRequest,
+    client: ClientDep,
+    manager: ManagerDep,
+    request_id: RequestIdDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+) -> Response:
+    """Fan out to providers with a JSON body of providers, params and timeout."""
+    check_params(list(body.params.items()), settings, ("body", "params"))
+    return await _run(
+        manager,
+        client,
+        settings,
+        principal,
+        names=body.providers or [],
+        params=body.params,
+        timeout_ms=body.timeout_ms,
+        location=("body", "providers"),
+        request_id=request_id,
+        required=body.required,
+        min_success=body.min_success,
+    )
+
+
+@router.get("/providers", response_model=list[ProviderInfo])
+async def list_providers(manager: ManagerDep, principal: PrincipalDep) -> list[ProviderInfo]:
+    """List the providers the caller may call, with endpoints and settings (never secrets)."""
+    return [p.info() for p in manager.providers if principal.allows(p.name)]

@@ -1,0 +1,81 @@
+"""`GET /integrations/stats`: per-provider figures over a window, and a series for charts."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+
+from app.api.deps import ManagerDep, SessionDep
+from app.api.routes.logs import IsoDateTime, provider_names
+from app.observability.log_queries import as_utc
+from app.observability.metrics import breaker_state
+from app.observability.schemas import ProviderStats, StatsResponse
+from app.observability.stats_queries import (
+    PERCENTILES,
+    ProviderFigures,
+    bucket_seconds,
+    provider_figures,
+    series,
+)
+
+router = APIRouter(prefix="/integrations", tags=["observability"])
+
+Window = Literal["15m", "1h", "6h", "24h", "7d"]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+WINDOW_SECONDS: dict[str, int] = {"15m": 900, "1h": 3600, "6h": 21600, "24h": 86400, "7d": 604800}
+
+
+@router.get("/stats", response_model=StatsResponse)
+def get_stats(
+    session: SessionDep,
+    manager: ManagerDep,
+    window: Annotated[Window, Query(description="How far back from `until`.")] = "1h",
+    provider: Annotated[
+        list[str] | None, Query(description="Only these providers (repeat or commas).")
+    ] = None,
+    until: Annotated[
+        IsoDateTime | None,
+        Query(description="End of the window (exclusive); default now, UTC."),
+    ] = None,
+) -> StatsResponse:
+    """Per provider: calls, success and validation-error rates, p50/p95/p99, errors by kind."""
+    window_s = WINDOW_SECONDS[window]
+    # Nothing was logged before 1970; clamping also keeps `end - window` from overflowing.
+    end = max(as_utc(until) if until is not None else datetime.now(UTC), _EPOCH)
+    start = max(end - timedelta(seconds=window_s), _EPOCH)
+    names = provider_names(provider, manager)
+    figures = {f.provider: f for f in provider_figures(session, start, end, names)}
+    registered = {p.name: p for p in manager.providers}
+    # Registered providers without calls still get a row, so a silent one stands out.
+    for name in names or registered:
+        if name in registered and name not in figures:
+            figures[name] = ProviderFigures(name, 0, 0, 0, {}, [None] * len(PERCENTILES))
+    bucket_s = bucket_seconds(window_s)
+    return StatsResponse(
+        window_s=window_s,
+        since=start,
+        until=end,
+        bucket_s=bucket_s,
+        providers=[
+            _provider_stats(f, breaker_state(registered.get(f.provider)))
+            for f in sorted(figures.values(), key=lambda f: f.provider)
+        ],
+        series=series(session, start, end, bucket_s, names),
+    )
+
+
+def _provider_stats(f: ProviderFigures, breaker: str | None) -> ProviderStats:
+    p50, p95, p99 = (None if v is None else round(v, 3) for v in f.percentiles)
+    return ProviderStats(
+        provider=f.provider,
+        calls=f.calls,
+        succeeded=f.succeeded,
+        success_rate=round(f.succeeded / f.calls, 4) if f.calls else None,
+        validation_error_rate=round(f.validation_errors / f.calls, 4) if f.calls else None,
+        p50_ms=p50,
+        p95_ms=p95,
+        p99_ms=p99,
+        errors_by_kind=f.errors_by_kind,
+        last_error=f.last_error,
+        breaker_state=breaker,
+    )
