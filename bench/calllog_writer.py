@@ -1,0 +1,214 @@
+"""Call-log benchmark: writer throughput, fan-out cost of logging per mode, memory over time.
+
+    .venv/bin/python -m bench.calllog_writer [--postgres URL] [--seconds 8] [--rss-requests 100000]
+
+1. The writer alone: rows/s from `submit` to committed, into SQLite and PostgreSQL.
+2. Fan-out throughput (fan-outs/s, 20 providers each, against the simulator in its own process)
+   with logging off, strict and fast; each mode as a ratio to off.
+3. RSS after 10,000 and 100,000 fan-outs (two providers each) with logging on (strict).
+"""
+
+import argparse
+import asyncio
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from app.calllog import CallLogWriter, Durability
+from app.core.config import Settings
+from app.core.db import create_db_engine
+from app.core.migrate import upgrade_to_head
+from app.integrations.http_client import create_http_client
+from app.integrations.manager import ApiIntegrationManager, CallLogSink
+from app.integrations.providers._demo import DemoProvider
+from app.integrations.registry import ProviderRegistry
+from bench._proc import ROOT, stop
+from tests.calllog.helpers import result
+
+
+def rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def writer_alone(url: str, spool: Path, batch_size: int, rows: int = 200_000) -> float:
+    upgrade_to_head(url)
+    engine = create_db_engine(url)
+    writer = CallLogWriter(
+        engine,
+        durability=Durability.FAST,
+        spool_dir=spool,
+        commit_timeout_s=1.0,
+        max_queue_rows=rows,  # all submitted up front: measure the database, not the spill
+        batch_size=batch_size,
+    )
+    results = [result(f"p{i}") for i in range(20)]
+    writer.start()
+    started = time.perf_counter()
+    for i in range(rows // 20):
+        writer.submit(f"req-{i}", results)
+    while writer.stats().written + writer.stats().spooled < rows:
+        time.sleep(0.01)
+    elapsed = time.perf_counter() - started
+    assert writer.stats().spooled == 0, "the database fell behind: rows went to the spool"
+    writer.close()
+    engine.dispose()
+    return rows / elapsed
+
+
+def start_simulator() -> tuple["subprocess.Popen[str]", str]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "app.simulator",
+            "--port",
+            "0",
+            "--latency-scale",
+            "0",
+            "--error-rate",
+            "0",
+            "--drift-rate",
+            "0",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    return proc, line.rsplit(" ", 1)[-1]
+
+
+async def fan_outs(
+    manager: ApiIntegrationManager,
+    settings: Settings,
+    *,
+    seconds: float = 0,
+    count: int = 0,
+    concurrency: int = 128,
+    names: list[str] | None = None,
+) -> float:
+    """Run fan-outs for `seconds` or `count` of them; returns fan-outs per second."""
+    done = 0
+    async with create_http_client(settings) as client:
+        started = time.perf_counter()
+
+        async def worker() -> None:
+            nonlocal done
+            while (count and done < count) or (seconds and time.perf_counter() - started < seconds):
+                done += 1
+                await manager.fetch_all(client, {}, names=names)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return done / (time.perf_counter() - started)
+
+
+def manager_for(settings: Settings, sink: CallLogSink | None) -> ApiIntegrationManager:
+    classes = [c for c in ProviderRegistry.from_package().classes() if issubclass(c, DemoProvider)]
+    return ApiIntegrationManager([c(settings) for c in classes], sink, default_timeout_ms=5000)
+
+
+async def throughput(settings: Settings, url: str, spool: Path, seconds: float) -> dict[str, float]:
+    figures: dict[str, float] = {}
+    for mode in ("off", "strict", "fast", "off"):
+        writer = None
+        if mode != "off":
+            engine = create_db_engine(url)
+            writer = CallLogWriter(engine, durability=Durability(mode), spool_dir=spool)
+            writer.start()
+        rate = await fan_outs(manager_for(settings, writer), settings, seconds=seconds)
+        if writer is not None:
+            await asyncio.to_thread(writer.close)
+            assert writer.stats().dropped == 0
+        # "off" runs first and last; keep the better, so drift never flatters the modes.
+        figures[mode] = max(rate, figures.get(mode, 0.0))
+    return figures
+
+
+async def memory(settings: Settings, url: str, spool: Path, total: int) -> tuple[float, float]:
+    engine = create_db_engine(url)
+    writer = CallLogWriter(engine, durability=Durability.STRICT, spool_dir=spool)
+    writer.start()
+    manager = manager_for(settings, writer)
+    # Two providers per fan-out, so 100,000 of them fit in minutes on a small machine.
+    names = ["weather", "exchange_rates"]
+    await fan_outs(manager, settings, count=10_000, names=names)
+    at_10k = rss_mib()
+    await fan_outs(manager, settings, count=total - 10_000, names=names)
+    at_total = rss_mib()
+    await asyncio.to_thread(writer.close)
+    return at_10k, at_total
+
+
+def fresh_postgres(server: str) -> tuple[str, str]:
+    name = f"bench_calllog_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(Settings(database_url=server).database_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    url = make_url(Settings(database_url=server).database_url).set(database=name)
+    return url.render_as_string(hide_password=False), name
+
+
+def drop_postgres(server: str, name: str) -> None:
+    admin = create_engine(Settings(database_url=server).database_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--postgres", default=os.environ.get("TEST_DATABASE_URL"))
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--rss-requests", type=int, default=100_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        sqlite_url = f"sqlite:///{base / 'bench.db'}"
+        for batch in (500, 2000):
+            rate = writer_alone(sqlite_url, base / "s1", batch)
+            print(f"writer alone, SQLite,     batch {batch:>4}: {rate:>9,.0f} rows/s")
+        if args.postgres:
+            pg_url, name = fresh_postgres(args.postgres)
+            try:
+                for batch in (500, 2000):
+                    rate = writer_alone(pg_url, base / "s2", batch)
+                    print(f"writer alone, PostgreSQL, batch {batch:>4}: {rate:>9,.0f} rows/s")
+            finally:
+                drop_postgres(args.postgres, name)
+        sim, sim_url = start_simulator()
+        try:
+            settings = Settings(_env_file=None, demo_upstream_url=sim_url)  # type: ignore[call-arg]
+            fan_url = f"sqlite:///{base / 'fan.db'}"
+            upgrade_to_head(fan_url)
+            figures = asyncio.run(throughput(settings, fan_url, base / "s3", args.seconds))
+            for mode in ("off", "strict", "fast"):
+                print(
+                    f"fan-outs/s, logging {mode:<6}: {figures[mode]:7.1f} "
+                    f"({figures[mode] / figures['off']:.2f}x off)"
+                )
+            at_10k, at_total = asyncio.run(
+                memory(settings, fan_url, base / "s4", args.rss_requests)
+            )
+            print(
+                f"RSS after 10,000 fan-outs: {at_10k:.1f} MiB; after "
+                f"{args.rss_requests:,}: {at_total:.1f} MiB ({at_total / at_10k - 1:+.1%})"
+            )
+        finally:
+            stop(sim)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""CPU per upstream call with every resilience policy on vs all off, in one run.
+
+    .venv/bin/python -m bench.policies_cpu [--fanouts 10] [--rounds 61]
+
+The upstream (`bench.upstream`) runs in its own process and never fails. This process runs
+two managers of 20 demo-shaped providers each on uvloop and measures its own CPU
+(`time.process_time`) per fan-out, i.e. per 20 upstream calls:
+
+* off: `retries=0`, no breaker, no token bucket, no bulkhead, no fallback, no deadline passed
+  to the providers, and `_fetch` reads the body with `client.get` + `parse_json_object`
+  (the path before the policies existed);
+* defaults: what ships (2 retries, breaker, bulkhead of 50, the request deadline) with
+  `_fetch` through `get_json` (streamed, size-capped, content type checked);
+* on: the defaults plus a token bucket that never runs dry, a per-call deadline (its own
+  timer per call) and the fallback cache.
+
+Rounds interleave the variants (alternating which goes first); the median of the
+per-round ratios is reported.
+"""
+
+import argparse
+import gc
+import statistics
+import time
+from typing import Any
+
+import httpx
+import uvloop
+
+from app.core.config import Settings
+from app.integrations.base import Params
+from app.integrations.http_client import create_http_client
+from app.integrations.manager import ApiIntegrationManager
+from app.integrations.providers._demo import DemoProvider
+from app.integrations.schemas import ExternalResponse
+from app.resilience.deadline import Deadline
+from bench._proc import start_upstream, stop
+
+FANOUT = 20
+
+OFF: dict[str, Any] = {
+    "retries": 0,
+    "breaker_enabled": False,
+    "rate_limit_per_s": None,
+    "max_concurrency": None,
+    "fallback": "none",
+}
+ON: dict[str, Any] = {
+    "call_timeout_ms": 4000,
+    "rate_limit_per_s": 1_000_000.0,
+    "rate_limit_burst": 1_000_000,
+    "fallback": "cache",
+}
+
+
+class _Bench(DemoProvider):
+    path = "data"
+    query = {"city": "Seoul", "units": "metric"}
+
+
+class _Plain(_Bench):
+    """The read path before the policies: the whole body, no cap, no content-type check."""
+
+    async def _fetch(self, client: httpx.AsyncClient, params: Params) -> dict[str, Any]:
+        query = {key: str(params.get(key, default)) for key, default in self.query.items()}
+        return self.parse_json_object(await client.get(self._url, params=query))
+
+    async def execute(
+        self,
+        client: httpx.AsyncClient,
+        params: Params,
+        *,
+        request_id: str,
+        deadline: Deadline | None = None,
+    ) -> ExternalResponse:
+        # No deadline of its own, as before the policies (the manager's wait still has one).
+        return await super().execute(client, params, request_id=request_id)
+
+
+def _providers(base: type[_Bench], policy: dict[str, Any], tag: str) -> list[_Bench]:
+    settings = Settings(_env_file=None, demo_upstream_url=None)  # type: ignore[call-arg]
+    out = []
+    for i in range(FANOUT):
+        cls = type(f"{tag}{i:02d}", (base,), {"name": f"{tag}_{i:02d}", "policy_overrides": policy})
+        out.append(cls(settings))
+    return out
+
+
+async def measure(base_url: str, fanouts: int, rounds: int) -> dict[str, list[float]]:
+    settings = Settings(_env_file=None, demo_upstream_url=base_url)  # type: ignore[call-arg]
+    client = create_http_client(settings)
+    variants: dict[str, ApiIntegrationManager] = {}
+    for tag, cls, policy in (("off", _Plain, OFF), ("defaults", _Bench, {}), ("on", _Bench, ON)):
+        providers = _providers(cls, policy, tag)
+        for p in providers:
+            p._url = f"{base_url}/{p.name}/{p.path}"
+        variants[tag] = ApiIntegrationManager(providers, None, default_timeout_ms=5000)
+    for manager in variants.values():  # warm up: connections open, caches filled
+        for _ in range(20):
+            await manager.fetch_all(client, {})
+    samples: dict[str, list[float]] = {name: [] for name in variants}
+    order = list(variants.items())
+    gc.disable()
+    for _ in range(rounds):
+        order.reverse()  # alternate which variant goes first, against drift on a busy machine
+        for name, manager in order:
+            # A collection landing in one variant's round is noise, not that variant's cost.
+            gc.collect()
+            start = time.process_time()
+            for _ in range(fanouts):
+                result = await manager.fetch_all(client, {})
+                assert result.summary.succeeded == FANOUT, result.results[0].error_message
+            samples[name].append((time.process_time() - start) / (fanouts * FANOUT) * 1e6)
+    gc.enable()
+    await client.aclose()
+    return samples
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.policies_cpu")
+    parser.add_argument("--fanouts", type=int, default=10, help="fan-outs per round")
+    parser.add_argument("--rounds", type=int, default=61)
+    parser.add_argument("--upstream-cpus", default=None, help="taskset CPU list for upstream")
+    args = parser.parse_args(argv)
+    upstream, base_url = start_upstream(args.upstream_cpus)
+    try:
+        samples = uvloop.run(measure(base_url, args.fanouts, args.rounds))
+    finally:
+        stop(upstream)
+    print(f"\nCPU per upstream call ({args.rounds} rounds x {args.fanouts} fan-outs of {FANOUT})\n")
+    print("| policies | CPU us / call (median) | min..max | vs off (median of round ratios) |")
+    print("|---|---:|---:|---:|")
+    for name, values in samples.items():
+        ratio = statistics.median(a / o for a, o in zip(values, samples["off"], strict=True))
+        spread = f"{min(values):.1f}..{max(values):.1f}"
+        print(f"| {name} | {statistics.median(values):.1f} | {spread} | {ratio:.3f}x |")
+    print("\ntarget: on <= 1.05x off")
+
+
+if __name__ == "__main__":
+    main()
