@@ -14,6 +14,7 @@ from app.calllog.http import install_backpressure_handler
 from app.core.config import Settings, get_settings
 from app.core.db import create_db_engine, create_session_factory
 from app.core.migrate import upgrade_to_head
+from app.core.runtime import tune_gc
 from app.integrations.http_client import create_http_client
 from app.integrations.manager import ApiIntegrationManager
 from app.integrations.providers._demo import DemoProvider
@@ -93,6 +94,12 @@ def create_app(
                 default_timeout_ms=settings.request_timeout_ms,
             )
             observed.bind(writer.stats, app.state.manager.providers)
+            stack.callback(
+                tune_gc(
+                    freeze_startup_heap=settings.gc_freeze_startup_heap,
+                    gen0_threshold=settings.gc_gen0_threshold,
+                )
+            )
             yield
 
     app = FastAPI(

@@ -170,6 +170,15 @@ class Settings(BaseSettings):
 
     # --- misc -----------------------------------------------------------------------------
     log_level: str = "INFO"
+    gc_freeze_startup_heap: bool = Field(
+        default=True,
+        description="Take the objects built at start-up out of every garbage collection.",
+    )
+    gc_gen0_threshold: int = Field(
+        default=20_000,
+        ge=0,
+        description="Allocations between young garbage collections; 0 keeps Python's 700.",
+    )
 
     @field_validator("database_url")
     @classmethod
