@@ -4,6 +4,7 @@ import asyncio
 
 import pytest
 
+from app.resilience import deadline as deadline_module
 from app.resilience.clock import FakeClock
 from app.resilience.deadline import Deadline, DeadlineExpired, shared_deadline
 
@@ -67,3 +68,17 @@ def test_per_call_deadlines_of_calls_started_together_share_one() -> None:
     clock.advance(1)
     later = shared_deadline(800, clock)
     assert later is not first and later.at > first.at
+
+
+def test_shared_deadlines_are_forgotten_once_passed_and_the_table_stays_bounded() -> None:
+    clock = FakeClock(start=5000.0)
+    for _ in range(3000):  # a fan-out every 10 ms with a 4 s per-call budget
+        shared_deadline(4000, clock)
+        clock.advance(0.01)
+    # Only slots still ahead of the clock are kept: 4 s of them, 400 at most.
+    assert 0 < len(deadline_module._shared) <= 401
+    assert all(d.at >= clock.monotonic() - 0.01 for d in deadline_module._shared.values())
+    for _ in range(2000):  # budgets too long to pass: the size cap still holds
+        shared_deadline(600_000, clock)
+        clock.advance(0.01)
+    assert len(deadline_module._shared) <= deadline_module._MAX_SLOTS + 1
