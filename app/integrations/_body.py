@@ -34,6 +34,12 @@ def check_json_content_type(content_type: str | None) -> None:
         raise InvalidPayloadError(f"upstream sent content type {shown!r}, expected JSON")
 
 
+def capped(body: bytes, limit: int) -> bytes:
+    if len(body) > limit:
+        raise ResponseTooLargeError(limit, len(body))
+    return body
+
+
 async def read_capped(response: httpx.Response, limit: int, declared: str | None) -> bytes:
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise ResponseTooLargeError(limit, int(declared))

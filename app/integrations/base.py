@@ -166,7 +166,11 @@ class BaseApiProvider(ABC):
                     )
                 content_type, declared = _body.body_headers(response)
                 _body.check_json_content_type(content_type)
-                body = await _body.read_capped(response, self.policy.max_response_bytes, declared)
+                limit = self.policy.max_response_bytes
+                if response.is_stream_consumed:  # a small body the transport already read
+                    body = _body.capped(response.content, limit)
+                else:
+                    body = await _body.read_capped(response, limit, declared)
             finally:
                 await response.aclose()
             return _body.json_object(body)

@@ -166,13 +166,27 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 timeout=self._timeout(request),
                 server_hostname=request.extensions.get("sni_hostname"),
             )
-        stream: httpx.AsyncByteStream
+        extensions = {
+            "http_version": b"HTTP/1.1",
+            "reason_phrase": (response.reason or "").encode("latin-1", "replace"),
+        }
         length = response.content_length
         if length is not None and length <= self._eager_max:
             with _mapped_errors(request):
                 body = await response.read()
             response.release()
-            stream = httpx.ByteStream(body)
+            if "Content-Encoding" not in response.headers:
+                # `content=` makes httpx keep the body as read (`is_stream_consumed`), so
+                # `get_json` takes it as it is instead of through httpx's async iterators.
+                # Encoded bodies stay a stream: decoding one is where the size cap counts.
+                return httpx.Response(
+                    status_code=response.status,
+                    headers=response.raw_headers,
+                    content=body,
+                    request=request,
+                    extensions=extensions,
+                )
+            stream: httpx.AsyncByteStream = httpx.ByteStream(body)
         else:
             stream = _ResponseStream(response, request)
         return httpx.Response(
@@ -180,10 +194,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             headers=response.raw_headers,
             stream=stream,
             request=request,
-            extensions={
-                "http_version": b"HTTP/1.1",
-                "reason_phrase": (response.reason or "").encode("latin-1", "replace"),
-            },
+            extensions=extensions,
         )
 
     async def aclose(self) -> None:
