@@ -1,7 +1,8 @@
-"""`python -m app serve | migrate | keys`: the commands the README starts with."""
+"""`python -m app serve | migrate | prune-logs | rebuild-rollups | keys`: the README's commands."""
 
 import argparse
 import os
+from datetime import UTC, datetime
 
 import uvicorn
 
@@ -57,6 +58,25 @@ def _prune_logs(args: argparse.Namespace) -> None:
     print(f"deleted {deleted} call-log rows older than {args.older_than_days} days")
 
 
+def _rebuild_rollups(args: argparse.Namespace) -> None:
+    from app.calllog.rollup_rebuild import rebuild_rollups
+    from app.core.db import create_db_engine
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    engine = create_db_engine(settings.database_url)
+    try:
+        rows = rebuild_rollups(engine, args.since, args.until)
+    finally:
+        engine.dispose()
+    print(f"rebuilt call-log rollups from {rows} rows")
+
+
+def _utc(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m app")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -96,6 +116,13 @@ def main(argv: list[str] | None = None) -> None:
     prune.add_argument("--older-than-days", type=int, required=True)
     prune.add_argument("--batch-size", type=int, default=1000, help="rows per delete transaction")
     prune.set_defaults(handler=_prune_logs)
+    rebuild = commands.add_parser(
+        "rebuild-rollups",
+        help="recompute the 5-minute call-log rollups from the rows (default: all of them)",
+    )
+    rebuild.add_argument("--since", type=_utc, help="ISO time, UTC unless it says otherwise")
+    rebuild.add_argument("--until", type=_utc, help="ISO time (exclusive)")
+    rebuild.set_defaults(handler=_rebuild_rollups)
     add_keys_command(commands)
     args = parser.parse_args(argv)
     args.handler(args)

@@ -1,13 +1,16 @@
 """The migrations build the schema the models describe, on SQLite and on PostgreSQL."""
 
+from datetime import UTC, datetime, timedelta
+
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import insert, inspect, select
 
+from app.calllog.rollup_rebuild import rebuild_rollups
 from app.core.db import create_db_engine
 from app.core.migrate import alembic_config, upgrade_to_head
-from app.models import Base
+from app.models import Base, ExternalApiLog, ExternalApiLogRollup
 
 SEED_COLUMNS = {
     "id",
@@ -45,6 +48,49 @@ def test_downgrade_to_base_and_back(database_url: str) -> None:
     try:
         with engine.connect() as conn:
             assert "external_api_logs" not in inspect(conn).get_table_names()
+            assert "external_api_log_rollups" not in inspect(conn).get_table_names()
     finally:
         engine.dispose()
     command.upgrade(config, "head")
+
+
+def test_0006_backfills_the_rollup_from_the_rows_already_stored(database_url: str) -> None:
+    config = alembic_config(database_url)
+    command.upgrade(config, "0005")
+    now = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+    rows = [
+        {
+            "provider": f"p{i % 3}",
+            "success": i % 4 != 0,
+            "is_validation_error": i % 8 == 0,
+            "response_time_ms": 5.0 + i,
+            "created_at": now - timedelta(minutes=7 * i),
+            "error_kind": None if i % 4 else "timeout",
+            "log_id": f"{i:032x}",
+        }
+        for i in range(200)
+    ]
+    engine = create_db_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(ExternalApiLog.__table__), rows)
+        command.upgrade(config, "head")
+        with engine.connect() as conn:
+            columns = ExternalApiLogRollup.__table__.c
+            backfilled = conn.execute(
+                select(ExternalApiLogRollup.__table__).order_by(
+                    columns.bucket_start, columns.provider
+                )
+            ).all()
+        assert sum(row.calls for row in backfilled) == 200
+        assert sum(row.errors_by_kind.get("timeout", 0) for row in backfilled) == 50
+        rebuild_rollups(engine)
+        with engine.connect() as conn:
+            rebuilt = conn.execute(
+                select(ExternalApiLogRollup.__table__).order_by(
+                    columns.bucket_start, columns.provider
+                )
+            ).all()
+        assert backfilled == rebuilt
+    finally:
+        engine.dispose()

@@ -67,6 +67,15 @@ class ExternalApiLog(Base):
             postgresql_where=text("success = false"),
             sqlite_where=text("success = 0"),
         ),
+        # Added by migration 0006: `logs?success=false` pages, newest first across providers,
+        # walk this instead of skipping the 95 % of successes in `(created_at, id)`.
+        Index(
+            "ix_external_api_logs_failures_created_at_id",
+            "created_at",
+            "id",
+            postgresql_where=text("success = false"),
+            sqlite_where=text("success = 0"),
+        ),
     )
 
     # --- the seed's columns, unchanged -------------------------------------------------------

@@ -1,9 +1,10 @@
-"""Window statistics: PostgreSQL's `percentile_cont`, and the same numbers on SQLite.
+"""Exact window statistics (windows up to an hour): `percentile_cont`, on both databases.
 
 PostgreSQL computes everything in SQL, one index range per group (`_stats_pg.py`). SQLite
 has no percentile aggregate: it counts in SQL, and the exact percentiles are taken from the
 group's latencies (fetched through the covering index, sorted in Python, interpolated as
-`percentile_cont` does), so both databases answer the same numbers.
+`percentile_cont` does), so both databases answer the same numbers. Longer windows read the
+5-minute rollup instead (`rollup_queries.py`).
 """
 
 from collections.abc import Sequence
@@ -142,7 +143,7 @@ def provider_figures(
             values = _sqlite_sorted_latencies(session, figure.provider, params)
             figure.percentiles = [percentile_cont(values, p) for p in PERCENTILES]
     failing = [f.provider for f in figures.values() if f.succeeded < f.calls]
-    for name, error in _last_errors(session, failing, params).items():
+    for name, error in last_errors(session, failing, since, until).items():
         figures[name].last_error = error
     return list(figures.values())
 
@@ -162,13 +163,14 @@ def _last_error_query(count: int) -> Any:
     return union_all(*parts)
 
 
-def _last_errors(
-    session: Session, providers: list[str], params: dict[str, Any]
+def last_errors(
+    session: Session, providers: list[str], since: datetime, until: datetime
 ) -> dict[str, LastError]:
+    """The newest failure of each provider in [since, until)."""
     if not providers:
         return {}
     names = {f"name_{i}": name for i, name in enumerate(providers)}
-    window = {"since": params["since"], "until": params["until"]}
+    window = {"since": as_utc(since), "until": as_utc(until)}
     rows = session.execute(_last_error_query(len(providers)), {**window, **names})
     return {
         row[0]: LastError(at=as_utc(row[1]), error_kind=row[2], status_code=row[3], message=row[4])
@@ -220,6 +222,13 @@ def series(
             found[int(n)] = (int(calls), int(failures), p95)
     else:
         found = _sqlite_series(session, since, until, bucket_s, first, last, providers)
+    return series_points(found, first, last, bucket_s)
+
+
+def series_points(
+    found: dict[int, tuple[int, int, float | None]], first: int, last: int, bucket_s: int
+) -> list[SeriesPoint]:
+    """Buckets `first..last` (numbered from 1970 in `bucket_s` units), empty ones as zeros."""
     points = []
     for bucket in range(first, last + 1):
         calls, failures, p95 = found.get(bucket, (0, 0, None))

@@ -7,6 +7,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table, insert
 
+from app.calllog.rollup_rebuild import rebuild_rollups
 from app.core.db import create_db_engine
 from app.core.migrate import upgrade_to_head
 from app.models import ExternalApiLog
@@ -56,6 +57,8 @@ def seed(url: str, rows: Iterable[dict[str, Any]]) -> None:
     try:
         with engine.begin() as conn:
             conn.execute(insert(TABLE), rows)
+        # Seeded behind the writer's back: build the rollup as the writer would have kept it.
+        rebuild_rollups(engine)
     finally:
         engine.dispose()
 

@@ -9,6 +9,7 @@ from app.api.deps import ManagerDep, SessionDep
 from app.api.routes.logs import IsoDateTime, provider_names
 from app.observability.log_queries import as_utc
 from app.observability.metrics import breaker_state
+from app.observability.rollup_queries import rollup_window, uses_rollup
 from app.observability.schemas import ProviderStats, StatsResponse
 from app.observability.stats_queries import (
     PERCENTILES,
@@ -38,29 +39,40 @@ def get_stats(
         Query(description="End of the window (exclusive); default now, UTC."),
     ] = None,
 ) -> StatsResponse:
-    """Per provider: calls, success and validation-error rates, p50/p95/p99, errors by kind."""
+    """Per provider: calls, success and validation-error rates, p50/p95/p99, errors by kind.
+
+    Windows over 1 hour read 5-minute rollups: percentiles then come from a histogram (see
+    `percentiles` in the response); every count stays exact.
+    """
     window_s = WINDOW_SECONDS[window]
     # Nothing was logged before 1970; clamping also keeps `end - window` from overflowing.
     end = max(as_utc(until) if until is not None else datetime.now(UTC), _EPOCH)
     start = max(end - timedelta(seconds=window_s), _EPOCH)
     names = provider_names(provider, manager)
-    figures = {f.provider: f for f in provider_figures(session, start, end, names)}
+    bucket_s = bucket_seconds(window_s)
+    from_rollup = uses_rollup(window_s, bucket_s)
+    if from_rollup:
+        found, points = rollup_window(session, start, end, bucket_s, names)
+    else:
+        found = provider_figures(session, start, end, names)
+        points = series(session, start, end, bucket_s, names)
+    figures = {f.provider: f for f in found}
     registered = {p.name: p for p in manager.providers}
     # Registered providers without calls still get a row, so a silent one stands out.
     for name in names or registered:
         if name in registered and name not in figures:
             figures[name] = ProviderFigures(name, 0, 0, 0, {}, [None] * len(PERCENTILES))
-    bucket_s = bucket_seconds(window_s)
     return StatsResponse(
         window_s=window_s,
         since=start,
         until=end,
         bucket_s=bucket_s,
+        percentiles="histogram" if from_rollup else "exact",
         providers=[
             _provider_stats(f, breaker_state(registered.get(f.provider)))
             for f in sorted(figures.values(), key=lambda f: f.provider)
         ],
-        series=series(session, start, end, bucket_s, names),
+        series=points,
     )
 
 

@@ -5,6 +5,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from app.calllog.histogram import RELATIVE_ERROR_BOUND
+from app.observability.schemas import StatsResponse
 from tests.observability.app_client import read_client
 from tests.observability.seeding import NOW, call, percentile_cont, seed
 
@@ -72,6 +74,31 @@ async def test_per_provider_figures(client: httpx.AsyncClient) -> None:
     assert geocoding["success_rate"] is None
     assert geocoding["p95_ms"] is None
     assert geocoding["last_error"] is None
+
+
+async def test_short_windows_are_exact_and_long_ones_read_the_rollup(
+    client: httpx.AsyncClient,
+) -> None:
+    assert (await _stats(client, window="1h"))["percentiles"] == "exact"
+    for window in ("6h", "24h", "7d"):
+        body = await _stats(client, window=window)
+        assert body["percentiles"] == "histogram"
+        weather = _by_name(body)["weather"]
+        # Counts, kinds and the last error stay exact; percentiles within the bound.
+        assert (weather["calls"], weather["succeeded"]) == (13, 11)
+        assert weather["errors_by_kind"] == {"timeout": 1, "http_status": 1}
+        assert weather["last_error"]["message"] == "HTTP 503"  # type: ignore[index]
+        all_ms = [*WEATHER_MS, 999.0, 42.0]
+        for key, p in (("p50_ms", 0.5), ("p95_ms", 0.95), ("p99_ms", 0.99)):
+            exact = percentile_cont(all_ms, p)
+            assert abs(weather[key] - exact) <= RELATIVE_ERROR_BOUND * exact  # type: ignore[operator]
+        assert _by_name(body)["geocoding"]["errors_by_kind"] == {"connection_error": 1}
+        assert sum(p["calls"] for p in body["series"]) == 16  # type: ignore[attr-defined]
+
+
+def test_the_documented_error_bound_is_the_histograms() -> None:
+    description = StatsResponse.model_fields["percentiles"].description or ""
+    assert f"within {RELATIVE_ERROR_BOUND:.0%}".replace("%", " %") in description
 
 
 async def test_wider_window_and_provider_filter(client: httpx.AsyncClient) -> None:
