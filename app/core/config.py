@@ -57,7 +57,7 @@ class Settings(BaseSettings):
 
     # --- call log writer ------------------------------------------------------------------
     log_batch_size: int = Field(default=500, gt=0, le=5000)
-    log_flush_interval_ms: int = Field(default=50, gt=0)
+    log_flush_interval_ms: int = Field(default=200, gt=0)
     log_queue_max_rows: int = Field(default=100_000, gt=0)
 
     # --- call log durability (spool, strict/fast modes) --------------------------------------
