@@ -28,6 +28,7 @@ from app.integrations.errors import (
 )
 from app.integrations.redaction import redact_data, redact_text, redact_url
 from app.integrations.schemas import ExternalResponse, ProviderInfo
+from app.integrations.transport import CONTENT_TYPE_EXTENSION
 from app.resilience.deadline import Deadline
 from app.resilience.policy import ProviderPolicy, build_policy, policy_defaults
 from app.resilience.runner import Outcome, PolicyRunner
@@ -164,12 +165,14 @@ class BaseApiProvider(ABC):
                         response.reason_phrase,
                         response.headers.get("retry-after"),
                     )
-                content_type, declared = _body.body_headers(response)
-                _body.check_json_content_type(content_type)
                 limit = self.policy.max_response_bytes
-                if response.is_stream_consumed:  # a small body the transport already read
+                extensions = response.extensions
+                if CONTENT_TYPE_EXTENSION in extensions:  # a small body our transport read
+                    _body.check_json_content_type(extensions[CONTENT_TYPE_EXTENSION])
                     body = _body.capped(response.content, limit)
                 else:
+                    content_type, declared = _body.body_headers(response)
+                    _body.check_json_content_type(content_type)
                     body = await _body.read_capped(response, limit, declared)
             finally:
                 await response.aclose()

@@ -30,6 +30,8 @@ from yarl import URL
 
 _CHUNK_SIZE = 64 * 1024
 EAGER_BODY_MAX_BYTES = 64 * 1024
+# Set on responses whose body was read here: the raw Content-Type header value, or None.
+CONTENT_TYPE_EXTENSION = "fanout.content_type"
 
 
 def _message(exc: BaseException) -> str:
@@ -166,7 +168,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 timeout=self._timeout(request),
                 server_hostname=request.extensions.get("sni_hostname"),
             )
-        extensions = {
+        extensions: dict[str, Any] = {
             "http_version": b"HTTP/1.1",
             "reason_phrase": (response.reason or "").encode("latin-1", "replace"),
         }
@@ -179,6 +181,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 # `content=` makes httpx keep the body as read (`is_stream_consumed`), so
                 # `get_json` takes it as it is instead of through httpx's async iterators.
                 # Encoded bodies stay a stream: decoding one is where the size cap counts.
+                # aiohttp already found the Content-Type: `get_json` need not scan for it.
+                extensions[CONTENT_TYPE_EXTENSION] = response.headers.get("Content-Type")
                 return httpx.Response(
                     status_code=response.status,
                     headers=response.raw_headers,

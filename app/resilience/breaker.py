@@ -101,6 +101,9 @@ class CircuitBreaker:
             return
         if self.state is BreakerState.CLOSED:
             window = self._window
+            if not failed and not self._failures:  # the common case: nothing can trip
+                window.append(False)
+                return
             if len(window) == window.maxlen and window[0]:
                 self._failures -= 1
             window.append(failed)
