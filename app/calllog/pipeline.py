@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 _MAX_BACKOFF_S = 5.0
 _SPOOL_RETRY_S = 0.5
 _REPLAY_BATCHES = 4  # rows per replay transaction, in batches
+_FAST_COMMIT_TIMEOUT_S = 1.0
 
 
 @dataclass(slots=True)
@@ -50,7 +51,12 @@ class Pipeline:
         # commit); only fast mode waits a window to fill the batch.
         self._window_s = 0.0 if strict else flush_interval_s
         self._batch_size = batch_size
-        self._commit_timeout_s = commit_timeout_s
+        # Fast mode has nobody waiting on a commit: it spools only a database that is stuck,
+        # not one that is merely busy. Spooling a batch writes it twice (spool, then replay),
+        # which under CPU load made the load worse.
+        self._commit_timeout_s = (
+            commit_timeout_s if strict else max(commit_timeout_s, _FAST_COMMIT_TIMEOUT_S)
+        )
         self._db = DbWorker(on_done=intake.wake)
         self._inflight: _Inflight | None = None
         self._down_until = 0.0

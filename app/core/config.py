@@ -79,7 +79,7 @@ class Settings(BaseSettings):
         default=50,
         gt=0,
         le=10_000,
-        description="How long the writer waits for a database commit before spooling the batch.",
+        description="Strict mode: how long to wait for a commit before spooling (fast: 1 s).",
     )
     log_strict_max_wait_ms: int = Field(
         default=5000,
