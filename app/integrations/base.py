@@ -229,7 +229,12 @@ class BaseApiProvider(ABC):
         names = self._param_names
         if names is None:
             names = self._param_names = tuple(self.parameters())
-        return tuple([str(params.get(name)) for name in names])
+        key = tuple(map(params.get, names))
+        try:
+            hash(key)
+        except TypeError:  # a list or dict value: its text is the key
+            return tuple([str(value) for value in key])
+        return key
 
     async def _attempt(self, client: httpx.AsyncClient, params: Params) -> Outcome:
         """One try of `_fetch`, every exception mapped to a kind."""

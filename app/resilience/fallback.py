@@ -6,7 +6,6 @@ good answer per key (the values of the parameters the provider declares, so Busa
 is never shown for Seoul), for `cache_ttl_s`, with at most `max_entries` keys.
 """
 
-from collections import OrderedDict
 from collections.abc import Hashable
 from typing import Any
 
@@ -29,17 +28,19 @@ class Fallback:
         self._max_entries = max_entries
         self.caches = cache_ttl_s is not None
         self._clock = clock
-        self._entries: OrderedDict[Hashable, tuple[float, dict[str, Any]]] = OrderedDict()
+        self._entries: dict[Hashable, tuple[float, dict[str, Any]]] = {}
 
     def remember(self, key: Hashable, data: dict[str, Any]) -> None:
         """Keep a successful, validated answer (only when the cache is on)."""
         if not self.caches:
             return
         entries = self._entries
+        # A plain dict keeps insertion order: re-inserting makes the key the newest, and
+        # the oldest (least recently stored) goes first when the cache is full.
+        entries.pop(key, None)
         entries[key] = (self._clock.monotonic(), data)
-        entries.move_to_end(key)
         if len(entries) > self._max_entries:
-            entries.popitem(last=False)
+            del entries[next(iter(entries))]
 
     def value(self, key: Hashable) -> dict[str, Any] | None:
         if self._static is not None:

@@ -249,6 +249,14 @@ async def test_cached_fallback_is_the_last_good_answer_for_the_same_params() -> 
     assert (expired.stale, expired.data) == (False, None)
 
 
+async def test_cached_fallback_keys_unhashable_params_by_their_text() -> None:
+    provider, clock = make(retries=0, fallback="cache", fallback_cache_ttl_s=60)
+    rooms: Params = {"room": ["a", "b"]}  # a repeated query parameter
+    assert (await call(provider, Upstream(ok(7)), clock, params=rooms)).success
+    again = await call(provider, Upstream(httpx.Response(503)), clock, params=rooms)
+    assert (again.stale, again.data) == (True, {"value": 7})
+
+
 async def test_per_call_deadline_ends_a_hanging_call() -> None:
     # The deadline is enforced with asyncio on the loop's time: the system clock, 50 ms.
     provider = Sensor(Settings(_env_file=None, policy_call_timeout_ms=50))  # type: ignore[call-arg]
