@@ -1,6 +1,6 @@
 """CPU per upstream call with every resilience policy on vs all off, in one run.
 
-    .venv/bin/python -m bench.policies_cpu [--fanouts 10] [--rounds 61]
+    .venv/bin/python -m bench.policies_cpu [--fanouts 10] [--rounds 61] [--split]
 
 The upstream (`bench.upstream`) runs in its own process and never fails. This process runs
 two managers of 20 demo-shaped providers each on uvloop and measures its own CPU
@@ -86,11 +86,30 @@ def _providers(base: type[_Bench], policy: dict[str, Any], tag: str) -> list[_Be
     return out
 
 
-async def measure(base_url: str, fanouts: int, rounds: int) -> dict[str, list[float]]:
+# `--split`: the defaults plus one of the policies "on" adds, to see what each costs.
+SPLIT: dict[str, dict[str, Any]] = {
+    "with_bucket": {
+        "rate_limit_per_s": ON["rate_limit_per_s"],
+        "rate_limit_burst": ON["rate_limit_burst"],
+    },
+    "with_call_deadline": {"call_timeout_ms": ON["call_timeout_ms"]},
+    "with_fallback": {"fallback": ON["fallback"]},
+}
+
+
+async def measure(
+    base_url: str, fanouts: int, rounds: int, split: bool = False
+) -> dict[str, list[float]]:
     settings = Settings(_env_file=None, demo_upstream_url=base_url)  # type: ignore[call-arg]
     client = create_http_client(settings)
     variants: dict[str, ApiIntegrationManager] = {}
-    for tag, cls, policy in (("off", _Plain, OFF), ("defaults", _Bench, {}), ("on", _Bench, ON)):
+    plan: list[tuple[str, type[_Bench], dict[str, Any]]] = [
+        ("off", _Plain, OFF),
+        ("defaults", _Bench, {}),
+        *((tag, _Bench, policy) for tag, policy in SPLIT.items() if split),
+        ("on", _Bench, ON),
+    ]
+    for tag, cls, policy in plan:
         providers = _providers(cls, policy, tag)
         for p in providers:
             p._url = f"{base_url}/{p.name}/{p.path}"
@@ -121,10 +140,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fanouts", type=int, default=10, help="fan-outs per round")
     parser.add_argument("--rounds", type=int, default=61)
     parser.add_argument("--upstream-cpus", default=None, help="taskset CPU list for upstream")
+    parser.add_argument("--split", action="store_true", help="also defaults + each policy")
     args = parser.parse_args(argv)
     upstream, base_url = start_upstream(args.upstream_cpus)
     try:
-        samples = uvloop.run(measure(base_url, args.fanouts, args.rounds))
+        samples = uvloop.run(measure(base_url, args.fanouts, args.rounds, args.split))
     finally:
         stop(upstream)
     print(f"\nCPU per upstream call ({args.rounds} rounds x {args.fanouts} fan-outs of {FANOUT})\n")
