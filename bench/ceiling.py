@@ -55,7 +55,9 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] != "http":
         return
     if _session is None:
-        _session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200))
+        # The same pool size as the service's client, so neither queues where the other not.
+        limit = Settings(_env_file=None).http_max_connections  # type: ignore[call-arg]
+        _session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit))
     session = _session
     results = await asyncio.gather(
         *(_call(session, n, u) for n, u in zip(_NAMES, _URLS, strict=True))

@@ -38,7 +38,11 @@ class Settings(BaseSettings):
     )
     http_connect_timeout_s: float = Field(default=2.0, gt=0)
     http_read_timeout_s: float = Field(default=5.0, gt=0)
-    http_max_connections: int = Field(default=200, gt=0)
+    http_max_connections: int = Field(
+        default=1000,
+        gt=0,
+        description="Shared pool size; keep it at or above providers x concurrent fan-outs.",
+    )
     http_keepalive_expiry_s: float = Field(default=30.0, gt=0)
 
     # --- demo providers and simulator -------------------------------------------------------
