@@ -34,7 +34,7 @@ class CallLogWriter:
         spool_max_bytes: int = 256 * 1024 * 1024,
         batch_size: int = 500,
         flush_interval_s: float = 0.2,
-        commit_timeout_s: float = 0.05,
+        commit_timeout_s: float = 0.09,
         strict_max_wait_s: float = 5.0,
         max_queue_rows: int = 100_000,
     ) -> None:

@@ -80,7 +80,7 @@ class Settings(BaseSettings):
         description="Spool cap; reaching it raises the call-log alarm.",
     )
     log_commit_timeout_ms: int = Field(
-        default=50,
+        default=90,
         gt=0,
         le=10_000,
         description="Strict mode: how long to wait for a commit before spooling (fast: 1 s).",
