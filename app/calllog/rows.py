@@ -16,7 +16,7 @@ from typing import Any, cast
 
 import orjson
 from psycopg.errors import UniqueViolation
-from sqlalchemy import Boolean, Connection, Engine, Table, bindparam
+from sqlalchemy import Boolean, Connection, DateTime, Engine, Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
@@ -184,7 +184,7 @@ class _Plan:
             is not None
         ]
         by_key = {
-            key: processor
+            key: _sqlite_datetime if isinstance(TABLE.c[key].type, DateTime) else processor
             for key, processor in self._processors
             if not isinstance(TABLE.c[key].type, Boolean)
         }
@@ -273,6 +273,12 @@ class _Plan:
             return converted
         order = self._order
         return [tuple(row[k] for k in order) for row in converted]
+
+
+def _sqlite_datetime(value: datetime) -> str:
+    """What SQLAlchemy's SQLite DATETIME stores ("2026-11-22 01:02:03.000000", the wall time),
+    from C instead of a %-format with a dict per value: the writer formats one per row."""
+    return value.isoformat(" ", "microseconds")[:26]
 
 
 def describe_db_error(exc: BaseException) -> str:
