@@ -1,11 +1,15 @@
 """Shared pieces of the call-log tests: results, bounded polling, a real TCP proxy, row checks."""
 
 import contextlib
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
@@ -32,6 +36,24 @@ def wait_until(condition: Callable[[], bool], timeout_s: float = 15.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.005)
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_cli(database_url: str, *args: str) -> "subprocess.CompletedProcess[str]":
+    """`python -m app ...` in a child process against `database_url`; asserts it succeeded."""
+    done = subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done
 
 
 def row_counts(url: str) -> tuple[int, int, dict[str, int]]:

@@ -1,10 +1,6 @@
 """Retention: old rows and rollup buckets go in small batches, recent ones stay; the CLI runs it."""
 
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, event, func, insert, select
@@ -14,9 +10,8 @@ from app.calllog.rollup import ROLLUPS
 from app.calllog.rows import TABLE, BatchInsert, to_row
 from app.core.db import create_db_engine
 from app.core.migrate import upgrade_to_head
-from tests.calllog.helpers import result, row_counts
+from tests.calllog.helpers import result, row_counts, run_cli
 
-ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
@@ -89,15 +84,6 @@ def test_prune_logs_command(sqlite_url: str) -> None:
     with engine.begin() as conn:
         conn.execute(insert(TABLE), [old, new])
     engine.dispose()
-    done = subprocess.run(
-        [sys.executable, "-m", "app", "prune-logs", "--older-than-days", "7", "--batch-size", "5"],
-        cwd=ROOT,
-        env={**os.environ, "DATABASE_URL": sqlite_url},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_cli(sqlite_url, "prune-logs", "--older-than-days", "7", "--batch-size", "5")
     assert "deleted 1 call-log rows older than 7 days" in done.stdout
     assert row_counts(sqlite_url)[2] == {"new": 1}

@@ -2,10 +2,7 @@
 fresh batches, replays with duplicates, COPY's fallback, a spool replayed at start-up and
 concurrent writers; plus the rebuild itself and its command."""
 
-import os
 import random
-import subprocess
-import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,9 +18,8 @@ from app.calllog.spool import Spool
 from app.core.db import create_db_engine
 from app.core.migrate import upgrade_to_head
 from app.observability.log_queries import as_utc
-from tests.calllog.helpers import result, row_counts, wait_until
+from tests.calllog.helpers import result, row_counts, run_cli, wait_until
 
-ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 KINDS = [None, None, None, "timeout", "http_status", "validation_error"]
 
@@ -163,16 +159,7 @@ def test_rebuild_rollups_command(sqlite_url: str) -> None:
     rows = calls(30, seed=5)
     with engine.begin() as conn:
         conn.execute(insert(TABLE), rows)
-    done = subprocess.run(
-        [sys.executable, "-m", "app", "rebuild-rollups", "--since", "2026-11-22T11:00:00"],
-        cwd=ROOT,
-        env={**os.environ, "DATABASE_URL": sqlite_url},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_cli(sqlite_url, "rebuild-rollups", "--since", "2026-11-22T11:00:00")
     assert "rebuilt call-log rollups from 30 rows" in done.stdout
     assert sum(row[2] for row in rollup(engine)) == 30
     engine.dispose()
