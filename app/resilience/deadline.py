@@ -97,42 +97,24 @@ NO_DEADLINE = Deadline(math.inf, 0)
 
 
 # Per-call deadlines of calls that start together (a fan-out) share a timer: each is rounded up
-# to this grid, at most this much late, and looked up here.
+# to this grid, at most this much late. Time only moves forward, so the newest deadline of a
+# budget is the only one a new call can share; one is kept per budget and clock.
 _GRID_S = 0.005
-_shared: dict[tuple[int, int, int], Deadline] = {}
-_MAX_SLOTS = 1024
+_MAX_KEPT = 1024
 _latest: dict[tuple[int, Clock], Deadline] = {}
 
 
 def shared_deadline(budget_ms: int, clock: Clock = SYSTEM_CLOCK) -> Deadline:
     """A per-call deadline `budget_ms` from now (up to 5 ms later), shared with its peers."""
     now = clock.monotonic()
-    # The fan-out's other calls come within microseconds: the last one made for this budget
-    # still fits while it leaves the whole budget (it is then the slot a new one would get).
-    last = _latest.get((budget_ms, clock))
-    if last is not None and last.at - now >= budget_ms / 1000:
-        return last
-    slot = math.ceil((now + budget_ms / 1000) / _GRID_S)
-    key = (slot, budget_ms, id(clock))
-    deadline = _shared.get(key)
-    if deadline is None:
-        _forget_passed(now)
-        deadline = _shared[key] = Deadline(slot * _GRID_S, budget_ms, clock)
-    if len(_latest) > _MAX_SLOTS:
+    budget_s = budget_ms / 1000
+    key = (budget_ms, clock)
+    latest = _latest.get(key)
+    # Still leaving the whole budget, it lies on the grid slot a new one would get.
+    if latest is not None and latest.at - now >= budget_s:
+        return latest
+    if len(_latest) >= _MAX_KEPT:  # budgets are a handful; clocks come and go in tests
         _latest.clear()
-    _latest[budget_ms, clock] = deadline
+    slot = math.ceil((now + budget_s) / _GRID_S)
+    deadline = _latest[key] = Deadline(slot * _GRID_S, budget_ms, clock)
     return deadline
-
-
-def _forget_passed(now: float) -> None:
-    """Drop the oldest slots once passed: O(1) a call, where scanning them all cost ~10 us.
-
-    Slots are created in time order, so the oldest come first; a long budget at the front
-    holds back shorter ones behind it only until it passes, and the size cap bounds that.
-    Dropping a slot a late peer would have shared only costs that peer a timer of its own.
-    """
-    while _shared:
-        oldest = next(iter(_shared))
-        if _shared[oldest].at >= now and len(_shared) <= _MAX_SLOTS:
-            return
-        del _shared[oldest]
