@@ -16,7 +16,7 @@ from typing import Any, cast
 
 import orjson
 from psycopg.errors import UniqueViolation
-from sqlalchemy import Boolean, Connection, DateTime, Engine, Table, bindparam
+from sqlalchemy import Boolean, Connection, DateTime, Engine, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
@@ -84,16 +84,15 @@ def insert_rows(engine: Engine, statement: Insert, rows: Sequence[Row]) -> None:
 
 
 class BatchInsert:
-    """The writer's insert: the idempotent statement compiled once per column set, parameters
-    converted with the column types' own bind processors, then one driver-level executemany.
+    """The writer's insert: statements built once per column set, values converted as the
+    column types' own bind processors do, then a few driver-level statements per batch.
 
-    Same SQL and stored values as `insert_rows`, without SQLAlchemy's generic per-row parameter
+    Same stored values as `insert_rows`, without SQLAlchemy's generic per-row parameter
     machinery, which costs several times the database's own work at batch sizes we use.
     """
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._statement = idempotent_insert(engine.dialect.name)
         self._plans: dict[tuple[str, ...], _Plan] = {}
 
     def fresh(self, rows: Sequence[Row]) -> None:
@@ -129,7 +128,7 @@ class BatchInsert:
         keys = tuple(rows[0])
         plan = self._plans.get(keys)
         if plan is None:
-            plan = self._plans[keys] = _Plan(self._engine, self._statement, keys)
+            plan = self._plans[keys] = _Plan(self._engine, keys)
         if plan.columnar:  # PostgreSQL: RETURNING names the rows inserted
             with Session(self._engine) as session, session.begin():
                 connection = session.connection()
@@ -157,9 +156,20 @@ class _SkippedRowsError(Exception):
 
 
 class _Plan:
-    def __init__(self, engine: Engine, statement: Insert, keys: tuple[str, ...]) -> None:
+    """One column set's insert: PostgreSQL's unnest statement, or SQLite's multi-row ones."""
+
+    def __init__(self, engine: Engine, keys: tuple[str, ...]) -> None:
         dialect = engine.dialect
+        self.keys = keys
         self.columnar = dialect.name == "postgresql"
+        # The dialect's own implementation: it is what formats SQLite datetimes, for one.
+        processors = {
+            key: processor
+            for key in keys
+            if (processor := TABLE.c[key].type.dialect_impl(dialect).bind_processor(dialect))
+            is not None
+        }
+        self._processors = list(processors.items())
         if self.columnar:
             # One statement, one round trip: a column array per column, unnested server-side.
             arrays = ", ".join(
@@ -170,25 +180,8 @@ class _Plan:
                 f"INSERT INTO {TABLE.name} ({', '.join(keys)}) SELECT * FROM unnest({arrays}) "  # noqa: S608
                 "ON CONFLICT (log_id) DO NOTHING RETURNING log_id"
             )
-            self._order: tuple[str, ...] | None = keys
-        else:
-            compiled = statement.values({k: bindparam(k) for k in keys}).compile(dialect=dialect)
-            self.sql = compiled.string
-            self._order = tuple(compiled.positiontup or ()) if compiled.positional else None
-            self._multirow_sql: dict[int, str] = {}
-        self._processors = [
-            (key, processor)
-            for key in keys
-            # The dialect's own implementation: it is what formats SQLite datetimes, for one.
-            if (processor := TABLE.c[key].type.dialect_impl(dialect).bind_processor(dialect))
-            is not None
-        ]
-        by_key = {
-            key: _sqlite_datetime if isinstance(TABLE.c[key].type, DateTime) else processor
-            for key, processor in self._processors
-            if not isinstance(TABLE.c[key].type, Boolean)
-        }
-        self._steps = [(key, by_key.get(key)) for key in self._order or ()]
+        self._multirow_sql: dict[int, str] = {}
+        self._steps = [(key, _sqlite_step(key, processors.get(key))) for key in keys]
 
     def multirow_chunks(self, params: list[Any]) -> Iterator[tuple[str, tuple[Any, ...]]]:
         """SQLite: the batch as a few multi-row INSERTs instead of one executemany.
@@ -198,7 +191,7 @@ class _Plan:
         ~170 ms instead of ~5 ms (`bench/calllog_writer.py`). A handful of fixed chunk sizes
         keeps every statement in sqlite3's statement cache.
         """
-        width = len(self._order or ())
+        width = len(self.keys)
         count = len(params) // width
         at = 0
         while at < count:
@@ -209,8 +202,8 @@ class _Plan:
     def _multirow(self, size: int) -> str:
         sql = self._multirow_sql.get(size)
         if sql is None:
-            columns = ", ".join(self._order or ())
-            group = f"({', '.join('?' * len(self._order or ()))})"
+            columns = ", ".join(self.keys)
+            group = f"({', '.join('?' * len(self.keys))})"
             # Identifiers come from our own table metadata; every value is a bound parameter.
             sql = self._multirow_sql[size] = (
                 f"INSERT INTO {TABLE.name} ({columns}) VALUES {', '.join([group] * size)} "  # noqa: S608
@@ -220,7 +213,7 @@ class _Plan:
 
     def insert_returning(self, connection: Connection, rows: Sequence[Row]) -> Sequence[Row]:
         """PostgreSQL: insert, skipping rows already stored; returns the rows inserted."""
-        result = connection.exec_driver_sql(self.sql, self.parameters(rows))
+        result = connection.exec_driver_sql(self.sql, self.columns(rows))
         inserted = {log_id for (log_id,) in result}
         if len(inserted) == len(rows):
             return rows
@@ -250,8 +243,7 @@ class _Plan:
     def flat_values(self, rows: Sequence[Row]) -> list[Any]:
         """SQLite: every row's values in statement order, one flat list, converted.
 
-        The writer's hottest Python loop: no per-row dict or tuple. sqlite3 binds bools
-        itself (as 1 and 0, what the Boolean processor makes), so those are skipped.
+        The writer's hottest Python loop: no per-row dict or tuple.
         """
         flat: list[Any] = []
         append = flat.append
@@ -262,17 +254,23 @@ class _Plan:
                 append(value if processor is None or value is None else processor(value))
         return flat
 
-    def parameters(self, rows: Sequence[Row]) -> Any:
-        converted = [dict(row) for row in rows]
+    def columns(self, rows: Sequence[Row]) -> dict[str, list[Any]]:
+        """PostgreSQL: one converted array per column, for the unnest insert."""
+        columns = {key: [row[key] for row in rows] for key in self.keys}
         for key, processor in self._processors:
-            for row in converted:
-                row[key] = processor(row[key])
-        if self.columnar:
-            return {k: [row[k] for row in converted] for k in self._order or ()}
-        if self._order is None:
-            return converted
-        order = self._order
-        return [tuple(row[k] for k in order) for row in converted]
+            columns[key] = [processor(value) for value in columns[key]]
+        return columns
+
+
+def _sqlite_step(key: str, processor: Any) -> Any:
+    """How the SQLite insert converts one column: sqlite3 binds bools itself (as 1 and 0, what
+    the Boolean processor makes), and datetimes go through `_sqlite_datetime`."""
+    column_type = TABLE.c[key].type
+    if isinstance(column_type, Boolean):
+        return None
+    if isinstance(column_type, DateTime):
+        return _sqlite_datetime
+    return processor
 
 
 def _sqlite_datetime(value: datetime) -> str:
