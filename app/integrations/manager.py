@@ -3,13 +3,13 @@
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import httpx
 
+from app.core.ids import new_request_id
 from app.integrations.base import BaseApiProvider
 from app.integrations.errors import ErrorKind
 from app.integrations.quorum import judge
@@ -91,7 +91,7 @@ class ApiIntegrationManager:
 
         `required` and `min_success` only judge the outcome (`quorum.judge`).
         """
-        request_id = request_id or uuid.uuid4().hex
+        request_id = request_id or new_request_id()
         selected = [self._providers[n] for n in names] if names else self.providers
         deadline_ms = self.deadline_ms(timeout_ms)
         started_at = datetime.now(UTC)

@@ -1,5 +1,6 @@
 """`ExternalApiLog`: one row per provider call (the seed's columns, plus what groups them)."""
 
+import os
 import random
 import time
 from datetime import datetime
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.models.base import Base
 
 _random = random.Random()  # seeded from os.urandom; each worker process gets its own
+os.register_at_fork(after_in_child=_random.seed)  # a forked child too
 
 
 def new_log_id() -> str:

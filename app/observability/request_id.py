@@ -7,12 +7,13 @@ lose the context variable). It also writes the one JSON log line per HTTP reques
 import logging
 import re
 import time
-import uuid
 from contextvars import ContextVar
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core.ids import new_request_id
 
 HEADER = "X-Request-ID"
 _HEADER_KEY = b"x-request-id"
@@ -21,10 +22,6 @@ _VALID = re.compile(r"[A-Za-z0-9._:\-]{1,64}")
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 access_logger = logging.getLogger("app.access")
-
-
-def new_request_id() -> str:
-    return uuid.uuid4().hex
 
 
 def accept_request_id(value: str | None) -> str:
@@ -81,7 +78,7 @@ class RequestIdMiddleware:
                 )
 
 
-def get_request_id(
+async def get_request_id(
     request: Request,
     x_request_id: Annotated[
         str | None,
@@ -93,7 +90,10 @@ def get_request_id(
         ),
     ] = None,
 ) -> str:
-    """The id the middleware settled on (it also validated `x_request_id`)."""
+    """The id the middleware settled on (it also validated `x_request_id`).
+
+    `async def`: FastAPI would run a plain `def` in its thread pool, a hand-off per request.
+    """
     request_id: str | None = getattr(request.state, "request_id", None)
     return request_id or accept_request_id(x_request_id)
 
