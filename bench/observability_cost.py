@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 
 import httpx
 
-from app.integrations.base import CALL_TRACKING_HOOKS, CallState, _current_call
 from app.integrations.errors import ErrorKind
 from app.integrations.schemas import ExternalResponse
+from app.integrations.tracking import CALL_TRACKING_HOOKS, CallState, current_call
 from app.observability.call_observer import CallObserver, _log_lines
 from app.observability.logging import JsonFormatter
 from app.observability.metrics import Metrics
@@ -55,14 +55,14 @@ def _per_round_us(fn: object, rounds: int = ROUNDS) -> float:
 async def _hook_us(request_id: str | None) -> float:
     hook = CALL_TRACKING_HOOKS["request"][0]
     request = httpx.Request("GET", "http://upstream.example/x")
-    token = _current_call.set(CallState(request_id=request_id))
+    token = current_call.set(CallState(request_id=request_id))
     try:
         start = time.perf_counter()
         for _ in range(ROUNDS * 20):
             await hook(request)
         return (time.perf_counter() - start) / ROUNDS * 1e6  # per 20 calls
     finally:
-        _current_call.reset(token)
+        current_call.reset(token)
 
 
 def main() -> None:

@@ -22,8 +22,8 @@ import uvloop
 from httpx_aiohttp import AiohttpTransport as HttpxAiohttpTransport
 
 from app.core.config import Settings
-from app.integrations.base import CALL_TRACKING_HOOKS
 from app.integrations.http_client import create_http_client
+from app.integrations.tracking import CALL_TRACKING_HOOKS
 from app.integrations.transport import AiohttpTransport
 from bench._proc import start_upstream, stop
 

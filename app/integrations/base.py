@@ -9,8 +9,6 @@ import json
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Mapping
-from contextvars import ContextVar
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -24,50 +22,19 @@ from app.integrations.errors import (
     ErrorKind,
     InvalidPayloadError,
     ProviderCallError,
+    ResponseTooLargeError,
     UpstreamStatusError,
 )
+from app.integrations.http_client import FanoutClient
 from app.integrations.redaction import redact_data, redact_text, redact_url
 from app.integrations.schemas import ExternalResponse, ProviderInfo
+from app.integrations.tracking import CallState, current_call
 from app.integrations.transport import CONTENT_TYPE_EXTENSION
 from app.resilience.deadline import Deadline
 from app.resilience.policy import ProviderPolicy, build_policy, policy_defaults
 from app.resilience.runner import Outcome, PolicyRunner
 
 Params = Mapping[str, Any]
-
-
-@dataclass(slots=True)
-class CallState:
-    """What the HTTP client saw during one provider call (filled by its event hooks)."""
-
-    attempts: int = 0
-    status_code: int | None = None
-    request_id: str | None = None
-
-
-_current_call: ContextVar[CallState | None] = ContextVar("current_call", default=None)
-
-
-async def _count_attempt(request: httpx.Request) -> None:
-    state = _current_call.get()
-    if state is not None:
-        state.attempts += 1
-        if state.request_id is not None:
-            # Upstreams that log it let one fan-out be traced across services.
-            request.headers["X-Request-ID"] = state.request_id
-
-
-async def _record_status(response: httpx.Response) -> None:
-    state = _current_call.get()
-    if state is not None:
-        state.status_code = response.status_code
-
-
-# Installed on the shared client, so status and attempts are known whatever `_fetch` does.
-CALL_TRACKING_HOOKS: dict[str, list[Any]] = {
-    "request": [_count_attempt],
-    "response": [_record_status],
-}
 
 
 class BaseApiProvider(ABC):
@@ -140,6 +107,12 @@ class BaseApiProvider(ABC):
         headers: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """GET a JSON object, streamed under the policy's size cap and redirect rule."""
+        if (
+            type(client) is FanoutClient
+            and client.has_direct_path
+            and self.policy.follow_redirects != "same_origin"
+        ):
+            return await self._get_json_direct(client, url, params, headers)
         timeout = self._timeout or httpx.USE_CLIENT_DEFAULT
         request = client.build_request("GET", url, params=params, headers=headers, timeout=timeout)
         hops = 0
@@ -178,6 +151,34 @@ class BaseApiProvider(ABC):
                 await response.aclose()
             return _body.json_object(body)
 
+    async def _get_json_direct(
+        self,
+        client: FanoutClient,
+        url: str,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+    ) -> dict[str, Any]:
+        """`get_json` on the shared client's direct path: same checks, same errors."""
+        limit = self.policy.max_response_bytes
+        fetched = await client.fetch_capped(
+            url, params=params, headers=headers, timeouts=self._timeout, limit=limit
+        )
+        status, response_headers = fetched.status, fetched.headers
+        if not 200 <= status < 300:
+            raise UpstreamStatusError(status, fetched.reason, response_headers.get("Retry-After"))
+        _body.check_json_content_type(response_headers.get("Content-Type"))
+        if fetched.body is None:
+            raise ResponseTooLargeError(limit, fetched.declared_length)
+        if "Content-Encoding" in response_headers:
+            # Rare (upstreams answer small JSON plainly): let httpx decode it, capped as ever.
+            encoded = httpx.Response(
+                status,
+                headers=list(response_headers.items()),
+                stream=httpx.ByteStream(fetched.body),
+            )
+            return _body.json_object(await _body.read_capped(encoded, limit, None))
+        return _body.json_object(fetched.body)
+
     async def execute(
         self,
         client: httpx.AsyncClient,
@@ -191,7 +192,7 @@ class BaseApiProvider(ABC):
         `deadline` is the request's (on `time.monotonic()`); no attempt outlives it.
         """
         state = CallState(request_id=request_id)
-        token = _current_call.set(state)
+        token = current_call.set(state)
         started_at = datetime.now(UTC)
         start = time.perf_counter()
         runner = self.runner
@@ -202,7 +203,7 @@ class BaseApiProvider(ABC):
                 self._cache_key(params) if runner.fallback is not None else (),
             )
         finally:
-            _current_call.reset(token)
+            current_call.reset(token)
         elapsed_ms = (time.perf_counter() - start) * 1000
         outcome = run.outcome
         kind, message, data = outcome.kind, outcome.message, outcome.data

@@ -20,8 +20,9 @@ the connection pool and HTTP/1.1 parsing run in aiohttp's C speedups. Compared w
 """
 
 import ssl
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import aiohttp
@@ -39,7 +40,7 @@ def _message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _raise_mapped(exc: BaseException, request: httpx.Request) -> NoReturn:
+def _raise_mapped(exc: BaseException, request: httpx.Request | None) -> NoReturn:
     """Re-raise an aiohttp/asyncio/OS error as the matching `httpx.TransportError`."""
     mapped: type[httpx.TransportError]
     # Order matters: aiohttp's timeouts are also `ClientConnectionError`s.
@@ -67,11 +68,22 @@ def _raise_mapped(exc: BaseException, request: httpx.Request) -> NoReturn:
 
 
 @contextmanager
-def _mapped_errors(request: httpx.Request) -> Iterator[None]:
+def _mapped_errors(request: httpx.Request | None) -> Iterator[None]:
     try:
         yield
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         _raise_mapped(exc, request)
+
+
+@dataclass(slots=True)
+class Fetched:
+    """What `AiohttpTransport.fetch` read: the head, and the body unless it was over the cap."""
+
+    status: int
+    reason: str
+    headers: Any  # aiohttp's CIMultiDictProxy: case-insensitive `get`
+    body: bytes | None  # None: over the cap
+    declared_length: int | None
 
 
 class _ResponseStream(httpx.AsyncByteStream):
@@ -132,7 +144,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     def _timeout(self, request: httpx.Request) -> aiohttp.ClientTimeout:
         spec: dict[str, float | None] = request.extensions.get("timeout", {})
-        key = (spec.get("connect"), spec.get("read"), spec.get("pool"))
+        return self._client_timeout((spec.get("connect"), spec.get("read"), spec.get("pool")))
+
+    def _client_timeout(
+        self, key: tuple[float | None, float | None, float | None]
+    ) -> aiohttp.ClientTimeout:
         timeout = self._timeouts.get(key)
         if timeout is None:
             connect, read, pool = key
@@ -201,6 +217,42 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             extensions=extensions,
         )
 
+    async def fetch(
+        self,
+        url: URL,
+        headers: Sequence[tuple[str, str]],
+        timeouts: tuple[float | None, float | None, float | None],
+        limit: int,
+    ) -> Fetched:
+        """GET `url` (already encoded) and read its body up to `limit` bytes.
+
+        The direct path of `FanoutClient.fetch_capped`: no `httpx.Request`/`httpx.Response`,
+        same pool, same timeouts, same error mapping as `handle_async_request`. A body over
+        `limit` (declared or counted) is not read on: the connection is dropped instead.
+        """
+        session = self._session or self._open_session()
+        with _mapped_errors(None):
+            response = await session.request(
+                "GET",
+                url,
+                headers=headers,
+                allow_redirects=False,
+                timeout=self._client_timeout(timeouts),
+            )
+            body: bytes | None = None
+            try:
+                length = response.content_length
+                if length is None:
+                    body = await _read_capped(response.content, limit)
+                elif length <= limit:
+                    body = await response.read()
+            finally:
+                if body is None:
+                    response.close()
+                else:
+                    response.release()
+        return Fetched(response.status, response.reason or "", response.headers, body, length)
+
     async def aclose(self) -> None:
         if self._session is not None:
             session, self._session = self._session, None
@@ -211,6 +263,17 @@ def _headers(headers: httpx.Headers) -> list[tuple[str, str]]:
     """The request's headers with their original name case (`multi_items` lowercases)."""
     encoding = headers.encoding
     return [(name.decode(encoding), value.decode(encoding)) for name, value in headers.raw]
+
+
+async def _read_capped(content: aiohttp.StreamReader, limit: int) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in content.iter_chunked(_CHUNK_SIZE):
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 async def _iter_request(stream: httpx.SyncByteStream | httpx.AsyncByteStream) -> Any:

@@ -3,11 +3,13 @@
 The server below is a raw asyncio protocol on port 0 whose paths misbehave on purpose:
 `/echo` answers the request target and headers as JSON, `/reset` (`/reset-big`) promises
 100 bytes (1 MiB) and closes after 10, `/hang` never answers, `/big` sends a 16 MiB body,
-`/status/<n>` answers n.
+`/status/<n>` answers n (with a `Retry-After`), `/gzip` a gzipped JSON object, `/html` an HTML
+page, `/chunked` a chunked JSON array of about 10 KB.
 It counts connections, so keep-alive is checked from the server's side.
 """
 
 import asyncio
+import gzip
 import json
 import socket
 from collections import Counter
@@ -64,11 +66,31 @@ class _Protocol(asyncio.Protocol):
             size = 16 * 1024 * 1024
             self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size)
             self.transport.write(b"x" * size)
+        elif path == "/gzip":
+            body = gzip.compress(json.dumps({"zipped": True}).encode())
+            self.transport.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Content-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+            )
+        elif path == "/html":
+            body = b"<html>busy</html>"
+            self.transport.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+            )
+        elif path == "/chunked":
+            # No Content-Length: counted chunk by chunk against the cap.
+            chunk = b"[" + b"1," * 5000 + b"1]"
+            self.transport.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (len(chunk), chunk)
+            )
         elif path.startswith("/status/"):
             status = int(path.rsplit("/", 1)[1])
             body = b'{"status": %d}' % status
             self.transport.write(
-                b"HTTP/1.1 %d Whatever\r\nContent-Length: %d\r\n\r\n%s" % (status, len(body), body)
+                b"HTTP/1.1 %d Whatever\r\nRetry-After: 7\r\nContent-Length: %d\r\n\r\n%s"
+                % (status, len(body), body)
             )
         else:
             body = json.dumps({"target": target, "headers": headers}).encode()

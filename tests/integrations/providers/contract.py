@@ -15,9 +15,10 @@ import pytest
 import respx
 
 from app.core.config import Settings
-from app.integrations.base import CALL_TRACKING_HOOKS, BaseApiProvider
+from app.integrations.base import BaseApiProvider
 from app.integrations.errors import ErrorKind
 from app.integrations.providers._demo import DemoProvider
+from app.integrations.tracking import CALL_TRACKING_HOOKS
 from app.simulator.catalog import build_payload
 
 

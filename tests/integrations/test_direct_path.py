@@ -1,0 +1,126 @@
+"""`get_json` on the shared client's direct path answers exactly as through httpx.
+
+The direct path (`FanoutClient.fetch_capped`) skips httpx's request and response objects.
+Every case runs twice against the same real server: once on the shared client, once on a
+`FanoutClient` subclass, which always takes httpx's path, and the results must match.
+"""
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from app.integrations.base import BaseApiProvider, Params
+from app.integrations.errors import ErrorKind
+from app.integrations.http_client import FanoutClient, create_http_client
+from app.integrations.schemas import ExternalResponse
+from app.integrations.transport import AiohttpTransport
+from tests.integrations.test_http_client import MisbehavingServer, _settings, server
+
+__all__ = ["server"]
+
+
+class _HttpxPathClient(FanoutClient):
+    """Same transport and hooks; being a subclass, `get_json` goes through `send`."""
+
+
+class _JsonProvider(BaseApiProvider):
+    name = "json"
+    policy_overrides = {"retries": 0, "max_response_bytes": 4096}
+
+    def __init__(self, base: str, path: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(_settings(http_read_timeout_s=0.3))
+        self.url = base + path
+        self.headers = headers
+
+    @property
+    def endpoint(self) -> str:
+        return self.url
+
+    async def _fetch(self, client: httpx.AsyncClient, params: Params) -> dict[str, Any]:
+        return await self.get_json(client, self.url, params=params, headers=self.headers)
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[tuple[FanoutClient, FanoutClient]]:
+    direct = create_http_client(_settings(http_read_timeout_s=0.3))
+    assert isinstance(direct, FanoutClient) and direct.has_direct_path
+    via_httpx = _HttpxPathClient(
+        transport=AiohttpTransport(),
+        timeout=direct.timeout,
+        event_hooks=direct.event_hooks,
+        headers=direct.headers,
+    )
+    async with direct, via_httpx:
+        yield direct, via_httpx
+
+
+def _comparable(result: ExternalResponse) -> dict[str, Any]:
+    # `retry_at` is "now + Retry-After": only whether it is there can match.
+    dumped = result.model_dump(exclude={"response_time_ms", "started_at"})
+    dumped["retry_at"] = dumped["retry_at"] is not None
+    return dumped
+
+
+@pytest.mark.parametrize(
+    ("path", "kind", "status"),
+    [
+        ("/echo", None, 200),
+        ("/gzip", None, 200),
+        ("/status/404", ErrorKind.HTTP_STATUS, 404),
+        ("/status/429", ErrorKind.HTTP_STATUS, 429),
+        ("/html", ErrorKind.INVALID_JSON, 200),
+        ("/big", ErrorKind.RESPONSE_TOO_LARGE, 200),
+        ("/chunked", ErrorKind.RESPONSE_TOO_LARGE, 200),
+        ("/reset", ErrorKind.CONNECTION_ERROR, None),
+        ("/hang", ErrorKind.TIMEOUT, None),
+    ],
+)
+async def test_both_paths_give_the_same_result(
+    server: MisbehavingServer,
+    clients: tuple[FanoutClient, FanoutClient],
+    path: str,
+    kind: ErrorKind | None,
+    status: int | None,
+) -> None:
+    provider = _JsonProvider(server.url, path)
+    direct, via_httpx = clients
+    results = [
+        await provider.execute(client, {"q": "a b&c"}, request_id="req-1")
+        for client in (direct, via_httpx)
+    ]
+    assert results[0].error_kind == kind
+    assert results[0].status_code == status
+    assert results[0].attempts == 1
+    assert (results[0].retry_at is not None) is (status == 429)  # Retry-After was read
+    assert _comparable(results[0]) == _comparable(results[1])
+    assert server.requests[path] == 2
+
+
+async def test_both_paths_send_the_same_request(
+    server: MisbehavingServer, clients: tuple[FanoutClient, FanoutClient]
+) -> None:
+    # A provider header overrides the client's own of the same name, whatever its case.
+    provider = _JsonProvider(server.url, "/echo", headers={"user-agent": "mine", "X-Tenant": "t1"})
+    seen = []
+    for client in clients:
+        result = await provider.execute(client, {"city": "Seoul", "n": 3}, request_id="req-2")
+        assert result.success, result.error_message
+        assert result.data is not None
+        seen.append(result.data)
+    direct, via_httpx = seen
+    assert direct["target"] == via_httpx["target"] == "/echo?city=Seoul&n=3"
+    lowered = [{k.lower(): v for k, v in data["headers"].items()} for data in seen]
+    assert lowered[0] == lowered[1]
+    assert lowered[0]["user-agent"] == "mine"
+    assert lowered[0]["x-request-id"] == "req-2"
+    assert lowered[0]["x-tenant"] == "t1"
+
+
+async def test_the_direct_path_is_off_for_any_other_transport_or_hooks() -> None:
+    mock = httpx.MockTransport(lambda request: httpx.Response(200, json={}))
+    async with create_http_client(_settings(), mock) as client:
+        assert isinstance(client, FanoutClient) and not client.has_direct_path
+    async with FanoutClient(transport=AiohttpTransport()) as client:  # no tracking hooks
+        assert not client.has_direct_path
