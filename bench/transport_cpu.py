@@ -22,7 +22,7 @@ import uvloop
 from httpx_aiohttp import AiohttpTransport as HttpxAiohttpTransport
 
 from app.core.config import Settings
-from app.integrations.http_client import create_http_client
+from app.integrations.http_client import FanoutClient, create_http_client
 from app.integrations.tracking import CALL_TRACKING_HOOKS
 from app.integrations.transport import AiohttpTransport
 from bench._proc import start_upstream, stop
@@ -81,6 +81,26 @@ async def _ours(base: str) -> tuple[FanOut, Callable[[], Awaitable[None]]]:
     return _httpx_fan_out(client, base), client.aclose
 
 
+async def _direct(base: str) -> tuple[FanOut, Callable[[], Awaitable[None]]]:
+    client = create_http_client(Settings(demo_upstream_url=base))
+    assert isinstance(client, FanoutClient)
+    assert client.has_direct_path
+    urls = _urls(base)
+
+    async def one(url: str) -> None:
+        fetched = await client.fetch_capped(
+            url, params=PARAMS, headers=None, timeouts=None, limit=1 << 20
+        )
+        assert fetched.status == 200
+        assert fetched.body is not None
+        orjson.loads(fetched.body)
+
+    async def fan_out() -> None:
+        await asyncio.gather(*(one(u) for u in urls))
+
+    return fan_out, client.aclose
+
+
 VARIANTS: dict[str, Callable[[str], Awaitable[tuple[FanOut, Callable[[], Awaitable[None]]]]]] = {
     "raw aiohttp (reference)": _raw_aiohttp,
     "httpx default transport": lambda base: _httpx(None)(base),
@@ -94,6 +114,7 @@ VARIANTS: dict[str, Callable[[str], Awaitable[tuple[FanOut, Callable[[], Awaitab
         base
     ),
     "chosen: create_http_client (ours + no cookie jar + URL cache)": _ours,
+    "its direct path (`fetch_capped`, what `get_json` uses)": _direct,
 }
 
 
