@@ -34,6 +34,7 @@ class NoCookies(httpx.Cookies):
 
 
 _URL_CACHE_SIZE = 4096
+_REQUEST_ID = "X-Request-ID"
 _SCALARS = (str, int, float, bool)
 
 
@@ -99,12 +100,13 @@ class FanoutClient(httpx.AsyncClient):
                 if len(self._direct_urls) >= _URL_CACHE_SIZE:
                     self._direct_urls.clear()
                 self._direct_urls[key] = target
-        sent = _merged_headers(self.headers, headers)
         state = current_call.get()
         if state is not None:
             state.attempts += 1
             if state.request_id is not None:
-                sent.append(("X-Request-ID", state.request_id))
+                # As the hook does: the call's id replaces any the provider set.
+                headers = {**(headers or {}), _REQUEST_ID: state.request_id}
+        sent = _merged_headers(self.headers, headers)
         spec = timeouts or self.timeout
         fetched = await transport.fetch(target, sent, (spec.connect, spec.read, spec.pool), limit)
         if state is not None:
@@ -153,17 +155,20 @@ def _cache_key(url: object, params: object) -> tuple[str, tuple[tuple[str, Any],
 def _merged_headers(
     defaults: httpx.Headers, extra: Mapping[str, str] | None
 ) -> list[tuple[str, str]]:
-    """The client's headers, each overridden by a same-named (any case) request header."""
+    """The client's headers, each overridden by a same-named (any case) request header.
+
+    Among the request's own, the last of one name (any case) wins, as in `httpx.Headers`.
+    """
     encoding = defaults.encoding
     if not extra:
         return [(name.decode(encoding), value.decode(encoding)) for name, value in defaults.raw]
-    overridden = {name.lower() for name in extra}
+    last = {name.lower(): (name, value) for name, value in extra.items()}
     merged = [
         (name.decode(encoding), value.decode(encoding))
         for name, value in defaults.raw
-        if name.decode(encoding).lower() not in overridden
+        if name.decode(encoding).lower() not in last
     ]
-    merged.extend(extra.items())
+    merged.extend(last.values())
     return merged
 
 

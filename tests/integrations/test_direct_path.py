@@ -102,7 +102,12 @@ async def test_both_paths_send_the_same_request(
     server: MisbehavingServer, clients: tuple[FanoutClient, FanoutClient]
 ) -> None:
     # A provider header overrides the client's own of the same name, whatever its case.
-    provider = _JsonProvider(server.url, "/echo", headers={"user-agent": "mine", "X-Tenant": "t1"})
+    # The call's own id replaces one the provider set, as the hook does.
+    provider = _JsonProvider(
+        server.url,
+        "/echo",
+        headers={"user-agent": "mine", "X-Tenant": "t1", "x-request-id": "provider's"},
+    )
     seen = []
     for client in clients:
         result = await provider.execute(client, {"city": "Seoul", "n": 3}, request_id="req-2")
@@ -111,6 +116,8 @@ async def test_both_paths_send_the_same_request(
         seen.append(result.data)
     direct, via_httpx = seen
     assert direct["target"] == via_httpx["target"] == "/echo?city=Seoul&n=3"
+    for data in seen:
+        assert [k.lower() for k in data["headers"]].count("x-request-id") == 1
     lowered = [{k.lower(): v for k, v in data["headers"].items()} for data in seen]
     assert lowered[0] == lowered[1]
     assert lowered[0]["user-agent"] == "mine"
