@@ -35,6 +35,7 @@ class NoCookies(httpx.Cookies):
 
 _URL_CACHE_SIZE = 4096
 _REQUEST_ID = "X-Request-ID"
+_HEADER_SETS = 256  # distinct (client headers, provider headers) pairs: a handful in practice
 _SCALARS = (str, int, float, bool)
 
 
@@ -58,6 +59,7 @@ class FanoutClient(httpx.AsyncClient):
         super().__init__(**kwargs)
         self._url_cache: dict[tuple[str, tuple[tuple[str, Any], ...]], httpx.URL] = {}
         self._direct_urls: dict[tuple[str, tuple[tuple[str, Any], ...]], URL] = {}
+        self._merged_headers: dict[tuple[Any, ...], list[tuple[str, str]]] = {}
         transport = kwargs.get("transport")
         # The direct path stands in for our transport and the call-tracking hooks only.
         self._direct = (
@@ -101,17 +103,35 @@ class FanoutClient(httpx.AsyncClient):
                     self._direct_urls.clear()
                 self._direct_urls[key] = target
         state = current_call.get()
+        request_id = None
         if state is not None:
             state.attempts += 1
-            if state.request_id is not None:
-                # As the hook does: the call's id replaces any the provider set.
-                headers = {**(headers or {}), _REQUEST_ID: state.request_id}
-        sent = _merged_headers(self.headers, headers)
+            request_id = state.request_id
+        sent = self._headers_for(headers, request_id)
         spec = timeouts or self.timeout
         fetched = await transport.fetch(target, sent, (spec.connect, spec.read, spec.pool), limit)
         if state is not None:
             state.status_code = fetched.status
         return fetched
+
+    def _headers_for(
+        self, extra: Mapping[str, str] | None, request_id: str | None
+    ) -> list[tuple[str, str]]:
+        """The client's headers merged with `extra`, decoded once per distinct pair.
+
+        The call's `X-Request-ID`, when there is one, replaces any the provider set (as the
+        hook does), so it is left out of the cached merge and appended per call.
+        """
+        key = (tuple(self.headers.raw), tuple(extra.items()) if extra else (), request_id is None)
+        merged = self._merged_headers.get(key)
+        if merged is None:
+            merged = _merged_headers(self.headers, extra)
+            if request_id is not None:
+                merged = [item for item in merged if item[0].lower() != "x-request-id"]
+            if len(self._merged_headers) >= _HEADER_SETS:
+                self._merged_headers.clear()
+            self._merged_headers[key] = merged
+        return merged if request_id is None else [*merged, (_REQUEST_ID, request_id)]
 
     def build_request(
         self, method: str, url: httpx.URL | str, *, params: Any = None, **kwargs: Any

@@ -131,3 +131,19 @@ async def test_the_direct_path_is_off_for_any_other_transport_or_hooks() -> None
         assert isinstance(client, FanoutClient) and not client.has_direct_path
     async with FanoutClient(transport=AiohttpTransport()) as client:  # no tracking hooks
         assert not client.has_direct_path
+
+
+async def test_client_headers_changed_after_a_call_are_sent(
+    server: MisbehavingServer, clients: tuple[FanoutClient, FanoutClient]
+) -> None:
+    # The direct path caches merged headers: a change to the client's own must still show.
+    direct, _ = clients
+    provider = _JsonProvider(server.url, "/echo", headers={"X-Tenant": "t1"})
+    await provider.execute(direct, {}, request_id="req-3")
+    direct.headers["X-Team"] = "blue"
+    result = await provider.execute(direct, {}, request_id="req-4")
+    assert result.data is not None
+    seen = {k.lower(): v for k, v in result.data["headers"].items()}
+    assert seen["x-team"] == "blue"
+    assert seen["x-request-id"] == "req-4"
+    assert seen["x-tenant"] == "t1"
