@@ -22,10 +22,10 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
 
 from app.calllog import rollup
+from app.core.ids import new_log_id
 from app.integrations.redaction import redact_text
 from app.integrations.schemas import ExternalResponse
 from app.models import ExternalApiLog
-from app.models.external_api_log import new_log_id
 
 Row = dict[str, Any]
 

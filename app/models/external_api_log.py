@@ -1,8 +1,5 @@
 """`ExternalApiLog`: one row per provider call (the seed's columns, plus what groups them)."""
 
-import os
-import random
-import time
 from datetime import datetime
 from typing import Any
 
@@ -21,17 +18,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.core.ids import new_log_id
 from app.models.base import Base
-
-_random = random.Random()  # seeded from os.urandom; each worker process gets its own
-os.register_at_fork(after_in_child=_random.seed)  # a forked child too
-
-
-def new_log_id() -> str:
-    """32 hex digits in the UUIDv7 layout: time-ordered, so index inserts stay at the right edge."""
-    millis = time.time_ns() // 1_000_000
-    value = (millis & ((1 << 48) - 1)) << 80 | 0x7 << 76 | _random.getrandbits(76)
-    return f"{value:032x}"
 
 
 class ExternalApiLog(Base):

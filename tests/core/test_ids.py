@@ -4,8 +4,7 @@ import os
 
 import pytest
 
-from app.core.ids import new_request_id
-from app.models.external_api_log import new_log_id
+from app.core.ids import new_log_id, new_request_id
 
 
 def _in_child(make: object) -> str:
