@@ -106,13 +106,45 @@ class BaseApiProvider(ABC):
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
-        """GET a JSON object, streamed under the policy's size cap and redirect rule."""
+        """GET a JSON object, streamed under the policy's size cap and redirect rule.
+
+        On the shared client this is its direct path, in this coroutine rather than one more
+        below it: every call of every provider runs it. Anything else goes through httpx.
+        """
         if (
-            type(client) is FanoutClient
-            and client.has_direct_path
-            and self.policy.follow_redirects != "same_origin"
+            type(client) is not FanoutClient
+            or not client.has_direct_path
+            or self.policy.follow_redirects == "same_origin"
         ):
-            return await self._get_json_direct(client, url, params, headers)
+            return await self._get_json_via_httpx(client, url, params, headers)
+        limit = self.policy.max_response_bytes
+        fetched = await client.fetch_capped(
+            url, params=params, headers=headers, timeouts=self._timeout, limit=limit
+        )
+        status, response_headers = fetched.status, fetched.headers
+        if not 200 <= status < 300:
+            raise UpstreamStatusError(status, fetched.reason, response_headers.get("Retry-After"))
+        _body.check_json_content_type(response_headers.get("Content-Type"))
+        if fetched.body is None:
+            raise ResponseTooLargeError(limit, fetched.declared_length)
+        if "Content-Encoding" in response_headers:
+            # Rare (upstreams answer small JSON plainly): let httpx decode it, capped as ever.
+            encoded = httpx.Response(
+                status,
+                headers=list(response_headers.items()),
+                stream=httpx.ByteStream(fetched.body),
+            )
+            return _body.json_object(await _body.read_capped(encoded, limit, None))
+        return _body.json_object(fetched.body)
+
+    async def _get_json_via_httpx(
+        self,
+        client: httpx.AsyncClient,
+        url: str,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+    ) -> dict[str, Any]:
+        """`get_json` through httpx's request and response objects: the same checks, errors."""
         timeout = self._timeout or httpx.USE_CLIENT_DEFAULT
         request = client.build_request("GET", url, params=params, headers=headers, timeout=timeout)
         hops = 0
@@ -150,34 +182,6 @@ class BaseApiProvider(ABC):
             finally:
                 await response.aclose()
             return _body.json_object(body)
-
-    async def _get_json_direct(
-        self,
-        client: FanoutClient,
-        url: str,
-        params: Mapping[str, Any] | None,
-        headers: Mapping[str, str] | None,
-    ) -> dict[str, Any]:
-        """`get_json` on the shared client's direct path: same checks, same errors."""
-        limit = self.policy.max_response_bytes
-        fetched = await client.fetch_capped(
-            url, params=params, headers=headers, timeouts=self._timeout, limit=limit
-        )
-        status, response_headers = fetched.status, fetched.headers
-        if not 200 <= status < 300:
-            raise UpstreamStatusError(status, fetched.reason, response_headers.get("Retry-After"))
-        _body.check_json_content_type(response_headers.get("Content-Type"))
-        if fetched.body is None:
-            raise ResponseTooLargeError(limit, fetched.declared_length)
-        if "Content-Encoding" in response_headers:
-            # Rare (upstreams answer small JSON plainly): let httpx decode it, capped as ever.
-            encoded = httpx.Response(
-                status,
-                headers=list(response_headers.items()),
-                stream=httpx.ByteStream(fetched.body),
-            )
-            return _body.json_object(await _body.read_capped(encoded, limit, None))
-        return _body.json_object(fetched.body)
 
     async def execute(
         self,

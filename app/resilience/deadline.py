@@ -59,7 +59,7 @@ class Deadline:
         """Await `attempt()`; raise `DeadlineExpired` if the deadline cuts it short."""
         if self.at == math.inf:
             return await attempt()
-        remaining = self.remaining()
+        remaining = self.at - self._clock.monotonic()
         if remaining <= 0:
             raise DeadlineExpired
         task: asyncio.Task[object] | None = asyncio.current_task()
