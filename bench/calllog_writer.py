@@ -7,6 +7,8 @@
 2. Fan-out throughput (fan-outs/s, 20 providers each, against the simulator in its own process)
    with logging off, strict and fast; each mode as a ratio to off.
 3. RSS after 10,000 and 100,000 fan-outs (two providers each) with logging on (strict).
+4. `--parts commit`: how long a strict `record` of one 20-result fan-out waits when it is the
+   only one (a group of one): what one client's answer waits for its commit, on SQLite.
 """
 
 import argparse
@@ -68,6 +70,26 @@ def writer_alone(url: str, spool: Path, batch_size: int, rows: int = 200_000) ->
     writer.close()
     engine.dispose()
     return rows / elapsed
+
+
+async def lone_commits(url: str, spool: Path, count: int = 400) -> tuple[float, float]:
+    """Median wall ms of a strict `record` of 20 results, one at a time, and CPU ms per one."""
+    upgrade_to_head(url)
+    engine = create_db_engine(url)
+    writer = CallLogWriter(engine, durability=Durability.STRICT, spool_dir=spool)
+    writer.start()
+    results = [result(f"p{i:02d}") for i in range(20)]
+    waits: list[float] = []
+    cpu = time.process_time()
+    for i in range(count):
+        started = time.perf_counter()
+        await writer.record(f"lone-{i}", results)
+        waits.append((time.perf_counter() - started) * 1000)
+    cpu_ms = (time.process_time() - cpu) / count * 1000
+    assert writer.stats().spooled == 0, "a lone commit missed its bound: rows went to the spool"
+    await asyncio.to_thread(writer.close)
+    engine.dispose()
+    return statistics.median(waits), cpu_ms
 
 
 def start_simulator() -> tuple["subprocess.Popen[str]", str]:
@@ -224,7 +246,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--rss-requests", type=int, default=100_000)
     parser.add_argument(
-        "--parts", default="writer,fanout,rss", help="comma list of: writer, fanout, rss"
+        "--parts", default="writer,fanout,rss", help="comma list of: writer, fanout, rss, commit"
     )
     parser.add_argument("--no-pin", dest="pin", action="store_false", help="no CPU pinning")
     args = parser.parse_args()
@@ -243,6 +265,15 @@ def main() -> None:
                     print(f"writer alone, PostgreSQL, batch {batch:>4}: {rate:>9,.0f} rows/s")
             finally:
                 drop_postgres(args.postgres, name)
+        if "commit" in parts:
+            lone_url = f"sqlite:///{base / 'lone.db'}"
+            wait_ms, cpu_ms = asyncio.run(lone_commits(lone_url, base / "s5"))
+            print(
+                f"strict record of one 20-row fan-out, alone: {wait_ms:.2f} ms wait (median), "
+                f"{cpu_ms:.2f} ms of process CPU each"
+            )
+        if not parts & {"fanout", "rss"}:
+            return
         sim, sim_url = start_simulator()
         if args.pin:
             # As `bench.run` does: the upstream on one core, the code under test (event loop
