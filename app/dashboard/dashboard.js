@@ -3,7 +3,11 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
+// With API_KEYS set, the data endpoints want a key. It lives in sessionStorage: this tab only,
+// gone when it closes, never in a URL (which logs and browser history keep).
+const KEY_STORE = "api-fanout.api-key";
 const state = {
+  key: sessionStorage.getItem(KEY_STORE) || "",
   provider: new URLSearchParams(location.search).get("provider") || "",
   window: new URLSearchParams(location.search).get("window") || "1h",
   timer: null,
@@ -43,10 +47,29 @@ function query(params) {
   return q.toString();
 }
 
+class KeyNeeded extends Error {}
+
 async function getJson(path) {
-  const response = await fetch(path, { headers: { accept: "application/json" } });
+  const headers = { accept: "application/json" };
+  if (state.key) headers["X-API-Key"] = state.key;
+  const response = await fetch(path, { headers });
+  if (response.status === 401) {
+    throw new KeyNeeded(state.key ? "The server refused this API key." : "This server needs an API key.");
+  }
   if (!response.ok) throw new Error(`${path.split("?")[0]} answered HTTP ${response.status}`);
   return response.json();
+}
+
+function askForKey(message) {
+  $("key-form").hidden = false;
+  $("key-note").textContent = message;
+  $("api-key").focus();
+}
+
+function useKey(key) {
+  state.key = key;
+  if (key) sessionStorage.setItem(KEY_STORE, key); else sessionStorage.removeItem(KEY_STORE);
+  $("forget-key").hidden = !key;
 }
 
 function renderTotals(rows) {
@@ -146,9 +169,14 @@ async function refresh() {
     $("bucket").textContent = `(${stats.bucket_s >= 60 ? `${stats.bucket_s / 60} min` : `${stats.bucket_s} s`} buckets, UTC)`;
     renderErrors(errors.items);
     $("failure").hidden = true;
+    $("key-form").hidden = true;
     $("updated").textContent = `Updated ${new Date().toISOString().slice(11, 19)} UTC`;
     document.body.dataset.loaded = String(Number(document.body.dataset.loaded || 0) + 1);
   } catch (err) {
+    if (err instanceof KeyNeeded) {
+      askForKey(err.message);
+      return;
+    }
     $("failure").hidden = false;
     $("failure").textContent = `Could not load: ${err.message}`;
   }
@@ -170,6 +198,14 @@ $("window").value = state.window;
 $("provider").addEventListener("change", (e) => select(e.target.value));
 $("window").addEventListener("change", (e) => { state.window = e.target.value; select(state.provider); });
 $("auto").addEventListener("change", schedule);
+$("key-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  useKey($("api-key").value.trim());
+  $("api-key").value = "";
+  refresh();
+});
+$("forget-key").addEventListener("click", () => { useKey(""); refresh(); });
+useKey(state.key);
 window.addEventListener("resize", () => refresh());
 fillProviderPicker(state.provider ? [state.provider] : []);
 schedule();

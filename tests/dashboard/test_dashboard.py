@@ -4,6 +4,7 @@ import os
 import socket
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import uvicorn
 from app.main import create_app
 from tests.conftest import make_settings
 from tests.observability.seeding import call, percentile_cont, seed
+from tests.security.helpers import new_key
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -54,12 +56,11 @@ def _rows(now: datetime) -> list[dict[str, Any]]:
     return rows
 
 
-@pytest.fixture(scope="module")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    _require_chromium()
-    url = f"sqlite:///{tmp_path_factory.mktemp('dash') / 'calls.db'}"
-    seed(url, _rows(datetime.now(UTC)))
-    app = create_app(make_settings(url, demo_upstream_url="http://127.0.0.1:9"))
+@contextmanager
+def _serving(database_url: str, **overrides: Any) -> Iterator[str]:
+    app = create_app(
+        make_settings(database_url, demo_upstream_url="http://127.0.0.1:9", **overrides)
+    )
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
@@ -76,6 +77,15 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.should_exit = True
         thread.join(10)
         sock.close()
+
+
+@pytest.fixture(scope="module")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    _require_chromium()
+    url = f"sqlite:///{tmp_path_factory.mktemp('dash') / 'calls.db'}"
+    seed(url, _rows(datetime.now(UTC)))
+    with _serving(url) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
@@ -184,3 +194,51 @@ def test_every_asset_is_served_by_the_app(page: Any, server_url: str) -> None:
     )
     assert sources
     assert all(s.startswith(server_url) for s in sources)
+
+
+def test_a_server_with_keys_asks_for_one_and_keeps_it_for_the_tab(
+    browser: Any, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'keyed.db'}"
+    seed(url, _rows(datetime.now(UTC)))
+    key, entry = new_key("dashboard")
+    with _serving(url, api_keys=[entry]) as served:
+        context = browser.new_context()
+        try:
+            opened = context.new_page()
+            sent: list[str | None] = []
+            opened.on(
+                "request",
+                lambda r: (
+                    sent.append(r.headers.get("x-api-key")) if "/integrations/" in r.url else None
+                ),
+            )
+            opened.goto(f"{served}/dashboard")
+            opened.wait_for_selector("#key-form:not([hidden])")
+            assert "needs an API key" in opened.locator("#key-note").inner_text()
+            assert opened.locator("#failure").is_hidden()
+
+            opened.fill("#api-key", "not-the-key")
+            opened.click("#key-form button[type=submit]")
+            opened.wait_for_function(
+                "document.querySelector('#key-note').textContent.includes('refused')"
+            )
+
+            opened.fill("#api-key", key)
+            opened.click("#key-form button[type=submit]")
+            opened.wait_for_selector("body[data-loaded]")
+            assert opened.locator("#key-form").is_hidden()
+            assert opened.locator("#total-calls").inner_text() == "13"
+            assert sent[-1] == key
+            assert key not in opened.url
+
+            # The key stays for this tab: a reload loads the data without asking again.
+            opened.reload()
+            opened.wait_for_selector("body[data-loaded]")
+            assert opened.locator("#key-form").is_hidden()
+
+            opened.click("#forget-key")
+            opened.wait_for_selector("#key-form:not([hidden])")
+            assert opened.evaluate("sessionStorage.length") == 0
+        finally:
+            context.close()
