@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import uvicorn
 
 from app.core.config import get_settings
-from app.core.logging import configure_logging
+from app.core.logging import configure_logging, logging_config
 from app.core.migrate import upgrade_to_head
 from app.security.keys_cli import add_keys_command
 
@@ -27,6 +27,7 @@ def _serve(args: argparse.Namespace) -> None:
         loop="uvloop",
         http=args.http,
         log_level=settings.log_level.lower(),
+        log_config=logging_config(settings.log_level),
         access_log=args.access_log,
         # Bound what a slow or greedy client can hold (see README, "Slow clients").
         timeout_keep_alive=args.timeout_keep_alive,

@@ -9,7 +9,8 @@ import orjson
 from app.observability.request_id import request_id_var
 
 # Attributes every LogRecord has; anything else on a record came from `extra=`.
-_RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+# uvicorn's `color_message` is its message again, with terminal colour codes.
+_RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):

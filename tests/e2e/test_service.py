@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
 from app.main import create_app
@@ -109,6 +110,12 @@ def test_serve_command_runs_migrations_serves_and_logs(tmp_path: Path) -> None:
     # uvicorn re-raises the signal once shutdown is complete.
     assert process.returncode in (0, -signal.SIGTERM), output
     assert "Application shutdown complete" in output
+    # One JSON object a line, uvicorn's own lines included, with no terminal colour codes.
+    lines = [orjson.loads(line) for line in output.splitlines() if line.strip()]
+    assert {"uvicorn.error", "alembic.runtime.migration", "app.access"} <= {
+        line["logger"] for line in lines
+    }
+    assert "\x1b" not in output
     # Each migration ran once, by the command, not again in the worker's lifespan.
     migrations = len(list((ROOT / "migrations" / "versions").glob("0*.py")))
     assert output.count("Running upgrade") == migrations
