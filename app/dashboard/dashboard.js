@@ -142,7 +142,24 @@ function renderErrors(items) {
     link.href = `/integrations/requests/${encodeURIComponent(e.request_id || "")}`;
     link.textContent = (e.request_id || "").slice(0, 12);
     link.className = "mono";
+    // A plain link cannot carry the key: with one, fetch the request and show it here.
+    link.addEventListener("click", (ev) => {
+      if (!state.key) return;
+      ev.preventDefault();
+      showRequest(link.href);
+    });
     cell(tr, e.request_id ? link : "–");
+  }
+}
+
+async function showRequest(href) {
+  const dialog = $("request");
+  $("request-body").textContent = "Loading…";
+  if (!dialog.open) dialog.showModal();
+  try {
+    $("request-body").textContent = JSON.stringify(await getJson(href), null, 2);
+  } catch (err) {
+    $("request-body").textContent = `Could not load: ${err.message}`;
   }
 }
 

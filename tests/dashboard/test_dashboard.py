@@ -232,6 +232,15 @@ def test_a_server_with_keys_asks_for_one_and_keeps_it_for_the_tab(
             assert sent[-1] == key
             assert key not in opened.url
 
+            # A request's detail is fetched with the key and shown as text in the page.
+            opened.locator("#errors a.mono").first.click()
+            opened.wait_for_function(
+                "document.querySelector('#request-body').textContent.includes('request_id')"
+            )
+            assert opened.locator("#request").is_visible()
+            assert opened.url.endswith("/dashboard")
+            opened.click("#request button")
+
             # The key stays for this tab: a reload loads the data without asking again.
             opened.reload()
             opened.wait_for_selector("body[data-loaded]")
