@@ -14,7 +14,7 @@ from app.calllog.http import install_backpressure_handler
 from app.core.config import Settings, get_settings
 from app.core.db import create_db_engine, create_session_factory
 from app.core.migrate import upgrade_to_head
-from app.core.runtime import tune_gc
+from app.core.runtime import ensure_open_files, tune_gc
 from app.integrations.http_client import create_http_client
 from app.integrations.manager import ApiIntegrationManager
 from app.integrations.providers._demo import DemoProvider
@@ -77,6 +77,7 @@ def create_app(
             await asyncio.to_thread(writer.start)
             # On shutdown (after in-flight requests): flush the queue to the database or spool.
             stack.push_async_callback(asyncio.to_thread, writer.close)
+            ensure_open_files(effective.http_max_connections)
             client = create_http_client(effective, transport)
             stack.push_async_callback(client.aclose)
 

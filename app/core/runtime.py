@@ -1,4 +1,4 @@
-"""Interpreter settings for a long-running server: the cyclic garbage collector's schedule.
+"""Process settings for a long-running server: the garbage collector's schedule, open files.
 
 With Python's defaults the collector took about a quarter of the service's CPU under load
 (`perf` on `bench/calllog_writer.py`): every full collection walks the whole start-up heap
@@ -11,6 +11,7 @@ small, since almost all garbage here is freed by reference counting first.
 
 import gc
 import logging
+import resource
 from collections.abc import Callable
 
 logger = logging.getLogger(__name__)
@@ -38,3 +39,33 @@ def tune_gc(*, freeze_startup_heap: bool, gen0_threshold: int) -> Callable[[], N
             gc.unfreeze()
 
     return undo
+
+
+# Beyond the HTTP pool: the server's own sockets, database files, the spool, log streams.
+OPEN_FILES_HEADROOM = 256
+
+
+def ensure_open_files(pool_size: int) -> int:
+    """Raise the soft open-file limit to what a full pool needs, up to the hard limit.
+
+    Many systems start processes at a soft limit of 1024, below the default pool of 1000 plus
+    the server's own files; past the limit every new connection fails (EMFILE). Raising the
+    soft limit up to the hard one needs no privilege. Returns the limit now in force.
+    """
+    needed = pool_size + OPEN_FILES_HEADROOM
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return soft
+    target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if target < needed:
+        logger.warning(
+            "open-file limit is %d (hard limit), below the %d a pool of %d connections needs: "
+            "calls past it fail as connection errors; raise `ulimit -n` or lower "
+            "HTTP_MAX_CONNECTIONS",
+            target,
+            needed,
+            pool_size,
+        )
+    return target

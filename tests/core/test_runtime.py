@@ -1,8 +1,13 @@
 """The garbage collector's schedule: tuned for the app's lifetime, undone at shutdown."""
 
 import gc
+import logging
+import resource
+from collections.abc import Iterator
 
-from app.core.runtime import tune_gc
+import pytest
+
+from app.core.runtime import OPEN_FILES_HEADROOM, ensure_open_files, tune_gc
 from app.main import create_app
 from tests.conftest import api_client, make_settings
 
@@ -34,3 +39,39 @@ async def test_the_app_freezes_its_startup_heap_while_it_runs(sqlite_url: str) -
         assert gc.get_freeze_count() > 0
         assert gc.get_threshold()[0] == 20_000
     assert gc.get_freeze_count() == 0
+
+
+@pytest.fixture
+def open_files_limit() -> Iterator[tuple[int, int]]:
+    """The test lowers the soft limit itself; the process gets its own limit back after."""
+    before = resource.getrlimit(resource.RLIMIT_NOFILE)
+    yield before
+    resource.setrlimit(resource.RLIMIT_NOFILE, before)
+
+
+def test_a_low_soft_limit_is_raised_to_what_the_pool_needs(
+    open_files_limit: tuple[int, int],
+) -> None:
+    _, hard = open_files_limit
+    pool = 300
+    needed = pool + OPEN_FILES_HEADROOM
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        pytest.skip(f"hard open-file limit {hard} is below {needed}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (needed - 100, hard))
+    assert ensure_open_files(pool) == needed
+    assert resource.getrlimit(resource.RLIMIT_NOFILE) == (needed, hard)
+    # Already enough: left as it is.
+    assert ensure_open_files(pool - 50) == needed
+
+
+def test_a_hard_limit_below_the_need_is_used_and_warned_about(
+    open_files_limit: tuple[int, int], caplog: pytest.LogCaptureFixture
+) -> None:
+    _, hard = open_files_limit
+    if hard == resource.RLIM_INFINITY or hard < 64:
+        pytest.skip("needs a finite hard open-file limit")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard // 2, hard))
+    with caplog.at_level(logging.WARNING, logger="app.core.runtime"):
+        assert ensure_open_files(hard) == hard
+    assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == hard
+    assert "raise `ulimit -n`" in caplog.text
