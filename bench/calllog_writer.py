@@ -24,7 +24,7 @@ import uuid
 from pathlib import Path
 
 import httpx
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from app.calllog import CallLogWriter, Durability
@@ -72,12 +72,18 @@ def writer_alone(url: str, spool: Path, batch_size: int, rows: int = 200_000) ->
     return rows / elapsed
 
 
-async def lone_commits(url: str, spool: Path, count: int = 400) -> tuple[float, float]:
-    """Median wall ms of a strict `record` of 20 results, one at a time, and CPU ms per one."""
+def started_writer(url: str, durability: Durability, spool: Path) -> tuple[CallLogWriter, Engine]:
+    """A migrated database and a running writer on it, with the app's defaults otherwise."""
     upgrade_to_head(url)
     engine = create_db_engine(url)
-    writer = CallLogWriter(engine, durability=Durability.STRICT, spool_dir=spool)
+    writer = CallLogWriter(engine, durability=durability, spool_dir=spool)
     writer.start()
+    return writer, engine
+
+
+async def lone_commits(url: str, spool: Path, count: int = 400) -> tuple[float, float]:
+    """Median wall ms of a strict `record` of 20 results, one at a time, and CPU ms per one."""
+    writer, engine = started_writer(url, Durability.STRICT, spool)
     results = [result(f"p{i:02d}") for i in range(20)]
     waits: list[float] = []
     cpu = time.process_time()
@@ -168,11 +174,7 @@ async def throughput(
     for mode in ("strict", "fast"):
         # A database file each: one writer's commit never waits on the other's lock.
         mode_url = url.replace(".db", f"-{mode}.db")
-        upgrade_to_head(mode_url)
-        engine = create_db_engine(mode_url)
-        writer = CallLogWriter(engine, durability=Durability(mode), spool_dir=spool / mode)
-        writer.start()
-        writers[mode] = writer
+        writers[mode], _ = started_writer(mode_url, Durability(mode), spool / mode)
     managers = {mode: manager_for(settings, writer) for mode, writer in writers.items()}
     rates: dict[str, list[float]] = {mode: [] for mode in managers}
     async with create_http_client(settings) as client:  # one client, as in the app
@@ -207,10 +209,7 @@ async def throughput(
 
 
 async def memory(settings: Settings, url: str, spool: Path, total: int) -> tuple[float, float]:
-    upgrade_to_head(url)
-    engine = create_db_engine(url)
-    writer = CallLogWriter(engine, durability=Durability.STRICT, spool_dir=spool)
-    writer.start()
+    writer, _ = started_writer(url, Durability.STRICT, spool)
     manager = manager_for(settings, writer)
     # Two providers per fan-out, so 100,000 of them fit in minutes on a small machine.
     names = ["weather", "exchange_rates"]
