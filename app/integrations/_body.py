@@ -30,8 +30,16 @@ def body_headers(response: httpx.Response) -> tuple[str | None, str | None]:
 def check_json_content_type(content_type: str | None) -> None:
     """A declared non-JSON type (an HTML error page, text) is refused before reading it."""
     if content_type is not None and "json" not in content_type.lower():
-        shown = content_type.split(";", 1)[0].strip()[:60]
-        raise InvalidPayloadError(f"upstream sent content type {shown!r}, expected JSON")
+        raise not_json(content_type)
+
+
+def not_json(content_type: str) -> InvalidPayloadError:
+    shown = content_type.split(";", 1)[0].strip()[:60]
+    return InvalidPayloadError(f"upstream sent content type {shown!r}, expected JSON")
+
+
+def not_an_object(payload: object) -> InvalidPayloadError:
+    return InvalidPayloadError(f"expected a JSON object, got {type(payload).__name__}")
 
 
 def capped(body: bytes, limit: int) -> bytes:
@@ -57,7 +65,7 @@ def json_object(body: bytes) -> dict[str, Any]:
     """Invalid JSON and invalid UTF-8 raise `orjson.JSONDecodeError` (mapped to invalid_json)."""
     payload = orjson.loads(body)
     if not isinstance(payload, dict):
-        raise InvalidPayloadError(f"expected a JSON object, got {type(payload).__name__}")
+        raise not_an_object(payload)
     return payload
 
 

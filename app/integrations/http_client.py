@@ -69,11 +69,18 @@ class FanoutClient(httpx.AsyncClient):
             and kwargs.get("event_hooks") is CALL_TRACKING_HOOKS
             else None
         )
+        # True when `fetch_capped` may be used: our transport, no hooks but call tracking, no
+        # client-level params. An attribute, not a property: every provider call reads it.
+        self.has_direct_path = self._direct is not None and not self._params
 
     @property
-    def has_direct_path(self) -> bool:
-        """True when `fetch_capped` may be used: our transport, no hooks but call tracking."""
-        return self._direct is not None and not self.params
+    def params(self) -> httpx.QueryParams:
+        return self._params
+
+    @params.setter
+    def params(self, params: Any) -> None:
+        self._params = httpx.QueryParams(params)
+        self.has_direct_path = self._direct is not None and not self._params
 
     async def fetch_capped(
         self,

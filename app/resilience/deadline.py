@@ -9,12 +9,14 @@ armed while some attempt runs and disarmed when none does.
 
 import asyncio
 import math
+from asyncio import current_task, get_running_loop
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from app.resilience.clock import SYSTEM_CLOCK, Clock
 
 T = TypeVar("T")
+_NEVER = math.inf
 
 
 class DeadlineExpired(Exception):
@@ -57,17 +59,18 @@ class Deadline:
 
     async def run(self, attempt: Callable[[], Awaitable[T]]) -> T:
         """Await `attempt()`; raise `DeadlineExpired` if the deadline cuts it short."""
-        if self.at == math.inf:
+        at = self.at
+        if at == _NEVER:
             return await attempt()
-        remaining = self.at - self._clock.monotonic()
+        remaining = at - self._clock.monotonic()
         if remaining <= 0:
             raise DeadlineExpired
-        task: asyncio.Task[object] | None = asyncio.current_task()
+        task: asyncio.Task[object] | None = current_task()
         if task is None:  # pragma: no cover - always inside a task under asyncio
             return await attempt()
         tasks = self._tasks
         if not tasks:
-            self._handle = asyncio.get_running_loop().call_later(remaining, self._expire)
+            self._handle = get_running_loop().call_later(remaining, self._expire)
         tasks.add(task)
         try:
             return await attempt()

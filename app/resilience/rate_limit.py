@@ -25,12 +25,18 @@ class TokenBucket:
     def reserve(self, deadline: float) -> float | None:
         """Take a token: the seconds to wait for it, or None (nothing taken) past `deadline`."""
         now = self._clock.monotonic()
-        self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
+        tokens = self._tokens + (now - self._updated) * self.rate
+        if tokens > self.burst:
+            tokens = self.burst
         self._updated = now
-        wait = 0.0 if self._tokens >= 1 else (1 - self._tokens) / self.rate
+        # Every call passes here: plain comparisons, no min() or conditional expression.
+        wait = 0.0
+        if tokens < 1:
+            wait = (1 - tokens) / self.rate
         if now + wait > deadline:
+            self._tokens = tokens
             return None
-        self._tokens -= 1
+        self._tokens = tokens - 1
         return wait
 
     def wait_for_next(self) -> float:

@@ -62,6 +62,7 @@ class PolicyRunner:
         self.policy = policy
         self.clock = clock
         self._rng = rng or random.Random()  # jitter only, nothing secret
+        self._call_timeout_ms = policy.call_timeout_ms
         self._retry = policy.retry_config()
         self._retries = self._retry.allows(method)
         self.breaker = (
@@ -81,7 +82,7 @@ class PolicyRunner:
 
     def deadline(self, request_deadline: Deadline | None) -> Deadline:
         """The earlier of the request's deadline and this provider's per-call deadline."""
-        call_timeout_ms = self.policy.call_timeout_ms
+        call_timeout_ms = self._call_timeout_ms
         if call_timeout_ms is not None:
             own = shared_deadline(call_timeout_ms, self.clock)
             if request_deadline is None or own.at < request_deadline.at:
@@ -91,7 +92,10 @@ class PolicyRunner:
     async def run(
         self, attempt: Attempt, request_deadline: Deadline | None, cache_key: Hashable = ()
     ) -> RunResult:
-        deadline = self.deadline(request_deadline)
+        if self._call_timeout_ms is None and request_deadline is not None:
+            deadline = request_deadline  # `self.deadline`, minus a call, for the usual case
+        else:
+            deadline = self.deadline(request_deadline)
         breaker = self.breaker
         permit = None
         if breaker is not None:
@@ -117,6 +121,8 @@ class PolicyRunner:
             else:
                 breaker.release(permit)
             result.breaker_state = breaker.state
+        if self.fallback is None:
+            return result
         return self._finish(result, cache_key)
 
     async def _guarded(self, attempt: Attempt, limit: Deadline) -> RunResult:

@@ -133,6 +133,17 @@ async def test_the_direct_path_is_off_for_any_other_transport_or_hooks() -> None
         assert not client.has_direct_path
 
 
+async def test_client_params_set_later_turn_the_direct_path_off_and_on() -> None:
+    # The direct path sends no client-level params, so setting some must leave it.
+    async with create_http_client(_settings()) as client:
+        assert isinstance(client, FanoutClient) and client.has_direct_path
+        client.params = {"tenant": "t1"}
+        assert not client.has_direct_path
+        assert client.params == httpx.QueryParams({"tenant": "t1"})
+        client.params = {}
+        assert client.has_direct_path
+
+
 async def test_client_headers_changed_after_a_call_are_sent(
     server: MisbehavingServer, clients: tuple[FanoutClient, FanoutClient]
 ) -> None:
