@@ -3,16 +3,20 @@
     .venv/bin/python -m bench.policies_cpu [--fanouts 10] [--rounds 61] [--split]
 
 The upstream (`bench.upstream`) runs in its own process and never fails. This process runs
-two managers of 20 demo-shaped providers each on uvloop and measures its own CPU
-(`time.process_time`) per fan-out, i.e. per 20 upstream calls:
+managers of 20 demo-shaped providers each on uvloop and measures its own CPU
+(`time.process_time`) per fan-out, i.e. per 20 upstream calls. Every variant runs the same
+provider code (`DemoProvider._fetch` through `get_json`: content type and JSON object checked);
+only the `ProviderPolicy` differs:
 
-* off: `retries=0`, no breaker, no token bucket, no bulkhead, no fallback, no deadline passed
-  to the providers, and `_fetch` reads the whole body on the client's direct path with no
-  size cap and no content-type check;
-* defaults: what ships (2 retries, breaker, bulkhead of 50, the request deadline) with
-  `_fetch` through `get_json` (streamed, size-capped, content type checked);
-* on: the defaults plus a token bucket that never runs dry, a per-call deadline (its own
-  timer per call) and the fallback cache.
+* off: every policy knob off: `retries=0`, no breaker, no token bucket, no bulkhead, no
+  fallback, no size cap (`max_response_bytes` = sys.maxsize), and no deadline handed to the
+  providers (the manager's own wait still ends the request);
+* defaults: what ships (2 retries, breaker, bulkhead of 50, 1 MiB cap, the request deadline);
+* on: the defaults plus a token bucket that never runs dry, a per-call deadline and the
+  fallback cache.
+
+`bare` is for reference only: no policy runner work either, and a read with no content-type
+or JSON-object check (what `off` measured before it ran the providers' own code).
 
 Rounds interleave the variants (alternating which goes first); the median of the
 per-round ratios is reported.
@@ -46,6 +50,7 @@ OFF: dict[str, Any] = {
     "breaker_enabled": False,
     "rate_limit_per_s": None,
     "max_concurrency": None,
+    "max_response_bytes": sys.maxsize,
     "fallback": "none",
 }
 ON: dict[str, Any] = {
@@ -61,12 +66,23 @@ class _Bench(DemoProvider):
     query = {"city": "Seoul", "units": "metric"}
 
 
-class _Plain(_Bench):
-    """The read path without the policies: the whole body, no cap, no content-type check.
+class _NoDeadline(_Bench):
+    """Policies off: the provider's own code, and no deadline of its own to enforce."""
 
-    On the shared client's direct path, as `get_json` is, so the ratio shows the policies
-    and not the difference between httpx's request/response objects and the direct path.
-    """
+    async def execute(
+        self,
+        client: httpx.AsyncClient,
+        params: Params,
+        *,
+        request_id: str,
+        deadline: Deadline | None = None,
+    ) -> ExternalResponse:
+        # No deadline of its own, as before the policies (the manager's wait still has one).
+        return await super().execute(client, params, request_id=request_id)
+
+
+class _Plain(_NoDeadline):
+    """`bare`: the whole body on the client's direct path, no content-type or object check."""
 
     async def _fetch(self, client: httpx.AsyncClient, params: Params) -> dict[str, Any]:
         query = {key: str(params.get(key, default)) for key, default in self.query.items()}
@@ -79,17 +95,6 @@ class _Plain(_Bench):
             raise UpstreamStatusError(fetched.status, fetched.reason, None)
         payload: dict[str, Any] = orjson.loads(fetched.body)
         return payload
-
-    async def execute(
-        self,
-        client: httpx.AsyncClient,
-        params: Params,
-        *,
-        request_id: str,
-        deadline: Deadline | None = None,
-    ) -> ExternalResponse:
-        # No deadline of its own, as before the policies (the manager's wait still has one).
-        return await super().execute(client, params, request_id=request_id)
 
 
 def _providers(base: type[_Bench], policy: dict[str, Any], tag: str) -> list[_Bench]:
@@ -119,7 +124,8 @@ async def measure(
     client = create_http_client(settings)
     variants: dict[str, ApiIntegrationManager] = {}
     plan: list[tuple[str, type[_Bench], dict[str, Any]]] = [
-        ("off", _Plain, OFF),
+        ("off", _NoDeadline, OFF),
+        ("bare", _Plain, OFF),
         ("defaults", _Bench, {}),
         *((tag, _Bench, policy) for tag, policy in SPLIT.items() if split),
         ("on", _Bench, ON),
