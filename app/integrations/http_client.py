@@ -16,8 +16,9 @@ import httpx
 from yarl import URL
 
 from app.core.config import Settings
+from app.integrations.native_http import Fetched
 from app.integrations.tracking import CALL_TRACKING_HOOKS, current_call
-from app.integrations.transport import AiohttpTransport, Fetched
+from app.integrations.transport import AiohttpTransport
 
 
 class NoCookies(httpx.Cookies):

@@ -1,0 +1,192 @@
+"""`NativePool`, the direct path's own client, against a real server scripted per path.
+
+`test_direct_path.py` already holds it to aiohttp's results for nine upstream behaviours; these
+are the parts of HTTP/1.1 it owns: keep-alive and its staleness, the connection limit, the
+request head it writes, and answers aiohttp would have parsed for it.
+"""
+
+import asyncio
+import socket
+from collections import Counter
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from yarl import URL
+
+from app.integrations._native_conn import MAX_HEAD_BYTES
+from app.integrations.native_http import NativePool
+
+NO_TIMEOUTS = (1.0, 1.0, 1.0)
+OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+
+
+class _Conn(asyncio.Protocol):
+    def __init__(self, server: "ScriptedServer") -> None:
+        self.server = server
+        self.buffer = b""
+        self.answered = 0
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.server.connections += 1
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while b"\r\n\r\n" in self.buffer:
+            head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+            self.server.heads.append(head)
+            asyncio.get_running_loop().create_task(self.answer(head))
+
+    async def answer(self, head: bytes) -> None:
+        assert self.transport is not None
+        path = head.split(b" ", 2)[1].decode()
+        self.server.requests[path] += 1
+        answered, self.answered = self.answered, self.answered + 1
+        if path == "/held":
+            self.server.held += 1
+            await self.server.release.wait()
+        if path == "/close" or (path == "/flaky" and answered):
+            self.transport.close()  # closed without a byte of an answer
+        elif path == "/until-close":
+            self.transport.write(b'HTTP/1.1 200 OK\r\n\r\n{"read": "to the end"}')
+            self.transport.close()
+        elif path == "/continue":
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n" + OK)
+        elif path == "/huge-head":
+            self.transport.write(b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * MAX_HEAD_BYTES + b"\r\n")
+        else:
+            self.transport.write(OK)
+
+
+class ScriptedServer:
+    def __init__(self) -> None:
+        self.connections = 0
+        self.held = 0
+        self.requests: Counter[str] = Counter()
+        self.heads: list[bytes] = []
+        self.release = asyncio.Event()
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: _Conn(self), "127.0.0.1", 0)
+
+    def url(self, path: str) -> URL:
+        assert self._server is not None
+        port = self._server.sockets[0].getsockname()[1]
+        return URL(f"http://127.0.0.1:{port}{path}", encoded=True)
+
+    async def close(self) -> None:
+        assert self._server is not None
+        self.release.set()
+        self._server.close()
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[ScriptedServer]:
+    srv = ScriptedServer()
+    await srv.start()
+    yield srv
+    await srv.close()
+
+
+@pytest.fixture
+async def pool() -> AsyncIterator[NativePool]:
+    native = NativePool(max_connections=4)
+    yield native
+    await native.aclose()
+
+
+async def _poll(condition: object, what: str) -> None:
+    for _ in range(500):
+        if callable(condition) and condition():
+            return
+        await asyncio.sleep(0.002)
+    raise AssertionError(f"never happened: {what}")
+
+
+async def test_keep_alive_reuses_one_connection(server: ScriptedServer, pool: NativePool) -> None:
+    for _ in range(5):
+        fetched = await pool.get(server.url("/ok"), [], NO_TIMEOUTS, 100)
+        assert (fetched.status, fetched.body) == (200, b"{}")
+        assert fetched.headers.get("content-type") == "application/json"
+    assert server.connections == 1
+
+
+async def test_a_stale_kept_alive_connection_is_retried_once_on_a_new_one(
+    server: ScriptedServer, pool: NativePool
+) -> None:
+    await pool.get(server.url("/ok"), [], NO_TIMEOUTS, 100)
+    # The kept-alive connection closes without answering; the request goes out again.
+    fetched = await pool.get(server.url("/flaky"), [], NO_TIMEOUTS, 100)
+    assert fetched.body == b"{}"
+    assert (server.requests["/flaky"], server.connections) == (2, 2)
+
+
+async def test_a_new_connection_closed_before_answering_is_not_retried(
+    server: ScriptedServer, pool: NativePool
+) -> None:
+    with pytest.raises(httpx.RemoteProtocolError, match="before answering"):
+        await pool.get(server.url("/close"), [], NO_TIMEOUTS, 100)
+    assert server.requests["/close"] == 1
+
+
+async def test_at_most_max_connections_open_the_rest_wait_or_time_out(
+    server: ScriptedServer,
+) -> None:
+    pool = NativePool(max_connections=2)
+    calls = [
+        asyncio.ensure_future(pool.get(server.url("/held"), [], NO_TIMEOUTS, 100)) for _ in range(4)
+    ]
+    await _poll(lambda: server.held == 2, "two requests held")
+    with pytest.raises(httpx.PoolTimeout):
+        await pool.get(server.url("/ok"), [], (1.0, 1.0, 0.01), 100)
+    server.release.set()
+    assert [f.body for f in await asyncio.gather(*calls)] == [b"{}"] * 4
+    assert server.connections == 2
+    await pool.aclose()
+
+
+async def test_a_header_with_a_line_break_is_refused_before_sending(
+    server: ScriptedServer, pool: NativePool
+) -> None:
+    with pytest.raises(httpx.LocalProtocolError, match="line break"):
+        await pool.get(server.url("/ok"), [("X-Tenant", "t1\r\nX-Admin: yes")], NO_TIMEOUTS, 100)
+    assert server.connections == 0
+
+
+async def test_the_head_names_the_host_once_a_providers_own_host_wins(
+    server: ScriptedServer, pool: NativePool
+) -> None:
+    await pool.get(server.url("/ok?a=1%202"), [("User-Agent", "t")], NO_TIMEOUTS, 100)
+    await pool.get(server.url("/ok"), [("host", "api.example")], NO_TIMEOUTS, 100)
+    port = server.url("/").port
+    host = f"Host: 127.0.0.1:{port}".encode()
+    assert server.heads[0] == b"GET /ok?a=1%202 HTTP/1.1\r\n" + host + b"\r\nUser-Agent: t"
+    assert server.heads[1] == b"GET /ok HTTP/1.1\r\nhost: api.example"
+
+
+async def test_answers_read_to_the_close_and_after_an_informational_one(
+    server: ScriptedServer, pool: NativePool
+) -> None:
+    fetched = await pool.get(server.url("/until-close"), [], NO_TIMEOUTS, 100)
+    assert (fetched.status, fetched.body) == (200, b'{"read": "to the end"}')
+    fetched = await pool.get(server.url("/continue"), [], NO_TIMEOUTS, 100)
+    assert (fetched.status, fetched.reason, fetched.body) == (200, "OK", b"{}")
+
+
+async def test_a_head_over_the_cap_is_a_protocol_error(
+    server: ScriptedServer, pool: NativePool
+) -> None:
+    with pytest.raises(httpx.RemoteProtocolError, match="head over"):
+        await pool.get(server.url("/huge-head"), [], NO_TIMEOUTS, 100)
+
+
+async def test_nothing_listening_is_a_connect_error(pool: NativePool) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(httpx.ConnectError):
+        await pool.get(URL(f"http://127.0.0.1:{port}/ok"), [], NO_TIMEOUTS, 100)
