@@ -29,6 +29,7 @@ class Entry:
     results: Sequence[ExternalResponse]
     waiter: "tuple[asyncio.AbstractEventLoop, asyncio.Future[None]] | None" = None
     rows: list[Row] = field(default_factory=list)
+    journaled: bool = False  # strict mode: its rows are in the journal already
 
     def build_rows(self) -> list[Row]:
         if not self.rows:
@@ -136,8 +137,13 @@ class Intake:
 
 
 def settle(batch: Iterable[Entry]) -> None:
-    """Wake the strict-mode requests whose rows this batch made durable."""
-    _resolve([entry.waiter for entry in batch if entry.waiter is not None])
+    """Wake the strict-mode requests whose rows this batch made durable (each only once)."""
+    waiters = []
+    for entry in batch:
+        if entry.waiter is not None:
+            waiters.append(entry.waiter)
+            entry.waiter = None
+    _resolve(waiters)
 
 
 def _resolve(waiters: Sequence[tuple[asyncio.AbstractEventLoop, "asyncio.Future[None]"]]) -> None:

@@ -4,6 +4,12 @@ Every wait here is bounded. A batch goes to the database when it is believed up 
 the commit has not finished within `commit_timeout_s` (a held lock, a slow disk) or fails, the
 batch is appended to the spool instead and its waiters are released. A write left running is
 harmless: its rows also sit in the spool, and the replay's ignore-on-conflict insert skips them.
+
+Strict mode first appends whatever is queued to the journal (one synced record per group) and
+releases those requests at once; the journaled rows then go to the database as fast mode's do,
+in batches of up to `batch_size` or every `flush_interval_s`. The coordinator does one thing at
+a time, so once a flush has put them in the database or the spool, the journal holds nothing
+else and is cleared. A journal left by a crash is moved to the spool at start-up (`writer.py`).
 """
 
 import logging
@@ -58,6 +64,14 @@ class Pipeline:
             commit_timeout_s if strict else max(commit_timeout_s, _FAST_COMMIT_TIMEOUT_S)
         )
         self._db = DbWorker(on_done=intake.wake)
+        # Strict mode's journal, set by the writer once its spool slot is open; None: every
+        # batch goes to the database first (fast mode, or a strict writer without one).
+        self.journal: Spool | None = None
+        self._flush_interval_s = flush_interval_s
+        self._stash: list[Entry] = []  # journaled, not yet in the database or the spool
+        self._stash_rows = 0
+        self._stash_since = 0.0
+        self.journaled = 0
         self._inflight: _Inflight | None = None
         self._down_until = 0.0
         self._backoff = 0.0
@@ -84,9 +98,17 @@ class Pipeline:
                 spill = self._intake.over_bound
                 window = 0.0 if spill or closing else self._window_s
                 batch = self._intake.take(self._batch_size, window, self._idle_timeout())
-                if batch:
+                if batch and self.journal is not None and not spill:
+                    self._journal(batch)
+                elif batch:
                     self._handle(batch, spill)
-                elif closing:
+                if self._stash and (
+                    closing
+                    or self._stash_rows >= self._batch_size
+                    or time.monotonic() - self._stash_since >= self._flush_interval_s
+                ):
+                    self._flush_stash()
+                if not batch and closing and not self._stash:
                     self._finish_replay()
                     return
         finally:
@@ -94,7 +116,40 @@ class Pipeline:
 
     # --- batches ---------------------------------------------------------------------------
 
-    def _handle(self, batch: list[Entry], spill: bool) -> None:
+    def _journal(self, batch: list[Entry]) -> None:
+        """Strict mode: make the batch durable in the journal, release it, keep it to flush."""
+        assert self.journal is not None
+        fresh = [row for entry in batch if not entry.journaled for row in entry.build_rows()]
+        try:
+            if fresh:
+                self.journal.append(fresh)
+        except (SpoolFullError, OSError) as exc:
+            logger.error(
+                "call log: journal cannot take rows (%s: %s); this batch goes to the database",
+                type(exc).__name__,
+                exc,
+            )
+            self._handle(batch, spill=False)
+            return
+        self.journaled += len(fresh)
+        for entry in batch:
+            entry.journaled = True
+        settle(batch)
+        if not self._stash:
+            self._stash_since = time.monotonic()
+        self._stash.extend(batch)
+        self._stash_rows += sum(len(entry.results) for entry in batch)
+
+    def _flush_stash(self) -> None:
+        """The journaled rows to the database (or the spool); then the journal is empty."""
+        assert self.journal is not None
+        stash, self._stash, self._stash_rows = self._stash, [], 0
+        if self._handle(stash, spill=False):
+            self.journal.clear()
+        # Else the spool refused them too: they were put back in the queue and stay journaled.
+
+    def _handle(self, batch: list[Entry], spill: bool) -> bool:
+        """Database or spool; False when neither took the batch (it is queued again)."""
         rows = [row for entry in batch for row in entry.build_rows()]
         deadline = time.monotonic() + self._commit_timeout_s
         if not spill and self._db_ready(deadline):
@@ -108,7 +163,7 @@ class Pipeline:
                         logger.warning("call log: database takes rows again; alarm cleared")
                         self.spool_problem = None
                     settle(batch)
-                    return
+                    return True
                 self._database_failed(exc)
             else:
                 self._inflight = _Inflight(future, None)
@@ -118,9 +173,9 @@ class Pipeline:
                     len(rows),
                     self._commit_timeout_s * 1000,
                 )
-        self._to_spool(batch, rows)
+        return self._to_spool(batch, rows)
 
-    def _to_spool(self, batch: list[Entry], rows: list[Row]) -> None:
+    def _to_spool(self, batch: list[Entry], rows: list[Row]) -> bool:
         try:
             self._spool.append(rows)
         except (SpoolFullError, OSError) as exc:
@@ -132,12 +187,13 @@ class Pipeline:
             if self.spool_problem is None:
                 logger.error("call log ALARM: %s; %d rows held in memory", problem, len(rows))
             self.spool_problem = problem
-            return
+            return False
         if self.spool_problem is not None:
             logger.warning("call log: spool accepts rows again")
             self.spool_problem = None
         self.spooled += len(rows)
         settle(batch)
+        return True
 
     # --- database state ---------------------------------------------------------------------
 
@@ -206,9 +262,13 @@ class Pipeline:
             wait([self._inflight.future], timeout=remaining)
 
     def _idle_timeout(self) -> float | None:
+        timeout = None  # a finished database write or a new entry wakes us
         if self._inflight is None and self._spool.pending_rows:
-            return max(self._down_until - time.monotonic(), 0.001)
-        return None  # a finished database write or a new entry wakes us
+            timeout = max(self._down_until - time.monotonic(), 0.001)
+        if self._stash:  # the journaled rows' flush is due then
+            due = max(self._stash_since + self._flush_interval_s - time.monotonic(), 0.001)
+            timeout = due if timeout is None else min(timeout, due)
+        return timeout
 
     def _pause(self, seconds: float) -> None:
         with self._intake.cond:

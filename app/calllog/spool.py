@@ -7,6 +7,10 @@ crash can tear only an unacknowledged tail; `open` cuts such a tail off before a
 Each process locks one slot file (`calllog-0.spool`, `calllog-1.spool`, ...) with `flock`, so
 workers never share a file, and a restarted process takes the free slot a dead one left behind
 (the kernel drops a dead process's lock) and replays it.
+
+Strict mode's journal (`calllog-N.journal`, covered by its slot's lock) is a spool too, opened
+with `open_at` and cleared after every flush; it syncs as the database syncs a commit
+(`sync=False` on SQLite, whose WAL commits with synchronous=NORMAL do not sync either).
 """
 
 import fcntl
@@ -40,9 +44,12 @@ class SpoolChunk:
 class Spool:
     """Single-threaded by design: only the writer's coordinator thread touches it."""
 
-    def __init__(self, directory: Path, max_bytes: int) -> None:
+    def __init__(self, directory: Path, max_bytes: int, *, sync: bool = True) -> None:
         self._directory = directory
         self.max_bytes = max_bytes
+        # False: an append survives a crash of the process but maybe not of the machine, as a
+        # SQLite commit in WAL mode with synchronous=NORMAL (strict mode's journal on SQLite).
+        self._sync = sync
         self._fd = -1
         self.path: Path | None = None
         self.size = 0
@@ -64,6 +71,19 @@ class Spool:
             self._recover()
             return
         raise RuntimeError(f"call log spool: all {_MAX_SLOTS} slots in {self._directory} locked")
+
+    def open_at(self, path: Path) -> None:
+        """Open `path` itself, with no lock of its own: a file of a slot `open` has locked."""
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        self.path = path
+        self._recover()
+
+    def clear(self) -> None:
+        """Drop every record (their rows are durable elsewhere now)."""
+        os.ftruncate(self._fd, 0)
+        if self._sync:
+            os.fsync(self._fd)
+        self.size = self.rows = self._cursor = self._rows_before_cursor = 0
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -87,7 +107,8 @@ class Spool:
             written = os.write(self._fd, record)
             if written != len(record):
                 raise OSError(f"short write to the spool ({written} of {len(record)} bytes)")
-            os.fdatasync(self._fd)
+            if self._sync:
+                os.fdatasync(self._fd)
         except OSError:
             # Drop a partial record so the next append starts on a record boundary.
             os.ftruncate(self._fd, self.size)

@@ -5,7 +5,7 @@ from enum import StrEnum
 
 
 class Durability(StrEnum):
-    STRICT = "strict"  # a response waits until its rows are committed (database or spool)
+    STRICT = "strict"  # a response waits until its rows are durable (journal, database, spool)
     FAST = "fast"  # a response goes at once; rows are written soon after
 
 
@@ -30,6 +30,7 @@ class WriterStats:
     spool_max_bytes: int
     database_available: bool  # gauge: the last database write succeeded
     alarm: bool  # gauge: the spool is full or unwritable, or rows are being dropped
+    journaled: int = 0  # strict mode: rows made durable in the journal before their answer
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 
 from app.calllog.intake import Intake
 from app.calllog.pipeline import Pipeline
-from app.calllog.spool import Spool
+from app.calllog.spool import Spool, SpoolFullError
 from app.calllog.status import CallLogBackpressureError, Durability, WriterHealth, WriterStats
 from app.core.config import Settings
 from app.integrations.schemas import ExternalResponse
@@ -39,6 +39,7 @@ class CallLogWriter:
         max_queue_rows: int = 100_000,
     ) -> None:
         self.durability = durability
+        self._engine = engine
         self._strict_max_wait_s = strict_max_wait_s
         self._intake = Intake(max_queue_rows)
         self._spool = Spool(spool_dir, spool_max_bytes)
@@ -54,6 +55,7 @@ class CallLogWriter:
         self._thread = threading.Thread(
             target=self._pipeline.run, name="calllog-writer", daemon=True
         )
+        self._journal: Spool | None = None
 
     @classmethod
     def from_settings(cls, engine: Engine, settings: Settings) -> "CallLogWriter":
@@ -74,9 +76,44 @@ class CallLogWriter:
         return self._spool.path
 
     def start(self) -> None:
-        """Open (and lock) the spool, then start the thread, which replays what it holds."""
+        """Open (and lock) the spool, then start the thread, which replays what it holds.
+
+        Strict mode also opens the slot's journal. Rows a crashed run left there were made
+        durable but maybe never stored: they move to the spool, and the replay stores them.
+        """
         self._spool.open()
+        if self.durability is Durability.STRICT and self._spool.path is not None:
+            # Synced as the database syncs a commit: PostgreSQL does; SQLite in WAL mode with
+            # synchronous=NORMAL (`core/db.py`) survives a crashed process, not a lost machine.
+            synced = self._engine.dialect.name != "sqlite"
+            journal = Spool(self._spool.path.parent, self._spool.max_bytes, sync=synced)
+            journal.open_at(self._spool.path.with_suffix(".journal"))
+            if self._adopt_journal(journal):
+                self._pipeline.journal = self._journal = journal
         self._thread.start()
+
+    def _adopt_journal(self, journal: Spool) -> bool:
+        if not journal.pending_rows:
+            return True
+        left = journal.read_chunk(journal.pending_rows)
+        try:
+            self._spool.append(left.rows)
+        except (SpoolFullError, OSError) as exc:
+            # Kept where they are for the next start; this run commits to the database first.
+            logger.error(
+                "call log: %d journaled rows from a previous run cannot move to the spool "
+                "(%s); they stay in %s, and strict mode runs without a journal",
+                len(left.rows),
+                exc,
+                journal.path,
+            )
+            journal.close()
+            return False
+        logger.warning(
+            "call log: %d journaled rows of a previous run moved to the spool", len(left.rows)
+        )
+        journal.clear()
+        return True
 
     async def record(self, request_id: str, results: Sequence[ExternalResponse]) -> None:
         """Log one fan-out's results; in strict mode return once they are durable.
@@ -108,6 +145,7 @@ class CallLogWriter:
             written=p.written,
             spooled=p.spooled,
             replayed=p.replayed,
+            journaled=p.journaled,
             dropped=self._intake.dropped,
             failed_batches=p.failed_batches,
             slow_batches=p.slow_batches,
@@ -138,6 +176,8 @@ class CallLogWriter:
             self._thread.join(timeout_s + 1.0)
         if not self._thread.is_alive():  # a thread stuck in the database may still use it
             self._spool.close()
+            if self._journal is not None:
+                self._journal.close()
         left = self._intake.rows
         if left:
             logger.error(

@@ -9,6 +9,7 @@ from sqlalchemy import Engine, event, func, select
 
 from app.calllog import CallLogBackpressureError, CallLogWriter, Durability
 from app.calllog.rows import BatchInsert, idempotent_insert, insert_rows, to_row
+from app.calllog.spool import Spool
 from app.core.db import create_db_engine
 from app.core.migrate import upgrade_to_head
 from app.models import ExternalApiLog
@@ -81,27 +82,79 @@ def test_fast_mode_batches_span_requests_and_keep_every_column(
     engine.dispose()
 
 
-async def test_strict_mode_returns_only_once_rows_are_committed(
+async def test_strict_mode_returns_once_rows_are_journaled_then_stores_them(
     database_url: str, spool_dir: Path
 ) -> None:
     upgrade_to_head(database_url)
     engine = create_db_engine(database_url)
-    # A generous commit bound: this test is about the database path, not the spool fallback.
+    # A flush window longer than the test: what the answers waited for is the journal alone.
     writer = CallLogWriter(
-        engine, durability=Durability.STRICT, spool_dir=spool_dir, commit_timeout_s=30
+        engine, durability=Durability.STRICT, spool_dir=spool_dir, flush_interval_s=60
     )
     writer.start()
     try:
         await asyncio.gather(
             *(writer.record(f"req-{i}", [result("a"), result("b")]) for i in range(20))
         )
-        # No polling: the awaits above returned, so every row is already committed.
-        assert count(engine) == 40
-        stats = writer.stats()
-        assert (stats.written, stats.spooled, stats.queued) == (40, 0, 0)
+        # No polling: the awaits returned, so every row is already synced to the journal.
+        assert writer.spool_path is not None
+        journal = Spool(spool_dir, 1 << 30)
+        journal.open_at(writer.spool_path.with_suffix(".journal"))
+        journaled = journal.read_chunk(1000).rows
+        journal.close()
+        assert sorted(r["request_id"] for r in journaled) == sorted(
+            f"req-{i}" for i in range(20) for _ in "ab"
+        )
+        assert (count(engine), writer.stats().journaled) == (0, 40)
         assert writer.health().healthy
     finally:
+        await asyncio.to_thread(writer.close)  # flushes the journaled rows to the database
+    assert count(engine) == 40
+    stats = writer.stats()
+    assert (stats.written, stats.spooled, stats.queued) == (40, 0, 0)
+    assert writer.spool_path.with_suffix(".journal").stat().st_size == 0
+    engine.dispose()
+
+
+async def test_strict_mode_flushes_the_journal_within_its_window(
+    sqlite_url: str, spool_dir: Path
+) -> None:
+    upgrade_to_head(sqlite_url)
+    engine = create_db_engine(sqlite_url)
+    writer = CallLogWriter(
+        engine, durability=Durability.STRICT, spool_dir=spool_dir, flush_interval_s=0.05
+    )
+    writer.start()
+    try:
+        await writer.record("req-1", [result("a"), result("b")])
+        await asyncio.to_thread(wait_until, lambda: writer.stats().written == 2)
+        assert writer.spool_path is not None
+        assert writer.spool_path.with_suffix(".journal").stat().st_size == 0
+    finally:
         await asyncio.to_thread(writer.close)
+    engine.dispose()
+
+
+def test_a_journal_left_by_a_crash_is_stored_once_at_start(
+    sqlite_url: str, spool_dir: Path
+) -> None:
+    upgrade_to_head(sqlite_url)
+    engine = create_db_engine(sqlite_url)
+    rows = [to_row("req-1", result("a")), to_row("req-1", result("b"))]
+    BatchInsert(engine)(rows[:1])  # flushed just before the crash, the journal not yet cleared
+    spool_dir.mkdir(parents=True)
+    left = Spool(spool_dir, 1 << 30)
+    left.open_at(spool_dir / "calllog-0.journal")  # the slot `open` takes first
+    left.append(rows)
+    left.close()
+    writer = CallLogWriter(engine, durability=Durability.STRICT, spool_dir=spool_dir)
+    writer.start()
+    try:
+        wait_until(lambda: writer.stats().spool_rows == 0 and writer.stats().replayed == 2)
+        assert (spool_dir / "calllog-0.journal").stat().st_size == 0
+    finally:
+        writer.close()
+    assert row_counts(sqlite_url)[:3] == (2, 2, {"req-1": 2})
     engine.dispose()
 
 
@@ -148,8 +201,10 @@ async def test_failing_database_spools_then_replays_once_it_recovers(
     try:
         await writer.record("req-1", [result("a"), result("b")])
         await writer.record("req-2", [result("c")])
+        # Journaled at once; the flush that follows fails and puts them in the spool.
+        await asyncio.to_thread(wait_until, lambda: writer.stats().spooled == 3)
         stats = writer.stats()
-        assert stats.spooled == 3 and stats.spool_rows == 3 and stats.failed_batches >= 1
+        assert stats.spool_rows == 3 and stats.failed_batches >= 1
         assert not stats.database_available and not stats.alarm
         assert writer.health().healthy  # rows are durable in the spool
         upgrade_to_head(sqlite_url)
