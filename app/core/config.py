@@ -67,8 +67,8 @@ class Settings(BaseSettings):
     # --- call log durability (spool, strict/fast modes) --------------------------------------
     log_durability: Literal["strict", "fast"] = Field(
         default="strict",
-        description="strict: respond after the rows are committed (database or spool); "
-        "fast: respond at once, write soon after.",
+        description="strict: respond once the rows are durable (journal, then database or "
+        "spool); fast: respond at once, write soon after.",
     )
     log_spool_dir: Path = Field(
         default=Path("data") / "spool",
@@ -83,7 +83,8 @@ class Settings(BaseSettings):
         default=90,
         gt=0,
         le=10_000,
-        description="Strict mode: how long to wait for a commit before spooling (fast: 1 s).",
+        description="How long a batch waits for its commit before it is spooled instead "
+        "(fast mode: at least 1 s).",
     )
     log_strict_max_wait_ms: int = Field(
         default=5000,
