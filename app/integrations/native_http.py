@@ -158,7 +158,13 @@ class NativePool:
             now = self.loop.time()
             while idle:
                 conn = idle.pop()  # the most recently used: the least likely to be closed
-                if not conn.closed and now - conn.idle_since < self._keepalive:
+                transport = conn.transport
+                if (
+                    not conn.closed
+                    and transport is not None
+                    and not transport.is_closing()
+                    and now - conn.idle_since < self._keepalive
+                ):
                     return conn
                 conn.abort()
             if self._open < self._max:
