@@ -7,11 +7,13 @@ request head it writes, and answers aiohttp would have parsed for it.
 
 import asyncio
 import socket
+import ssl
 from collections import Counter
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+import trustme
 from yarl import URL
 
 from app.integrations._native_conn import MAX_HEAD_BYTES
@@ -69,14 +71,15 @@ class ScriptedServer:
         self.release = asyncio.Event()
         self._server: asyncio.Server | None = None
 
-    async def start(self) -> None:
+    async def start(self, tls: ssl.SSLContext | None = None) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: _Conn(self), "127.0.0.1", 0)
+        self._server = await loop.create_server(lambda: _Conn(self), "127.0.0.1", 0, ssl=tls)
+        self.scheme = "http" if tls is None else "https"
 
     def url(self, path: str) -> URL:
         assert self._server is not None
         port = self._server.sockets[0].getsockname()[1]
-        return URL(f"http://127.0.0.1:{port}{path}", encoded=True)
+        return URL(f"{self.scheme}://127.0.0.1:{port}{path}", encoded=True)
 
     async def close(self) -> None:
         assert self._server is not None
@@ -190,3 +193,27 @@ async def test_nothing_listening_is_a_connect_error(pool: NativePool) -> None:
         port = probe.getsockname()[1]
     with pytest.raises(httpx.ConnectError):
         await pool.get(URL(f"http://127.0.0.1:{port}/ok"), [], NO_TIMEOUTS, 100)
+
+
+async def test_https_with_a_trusted_certificate_and_not_with_an_unknown_one() -> None:
+    ca = trustme.CA()
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_tls)
+    client_tls = ssl.create_default_context()
+    ca.configure_trust(client_tls)
+    server = ScriptedServer()
+    await server.start(server_tls)
+    trusting, untrusting = NativePool(ssl_context=client_tls), NativePool()
+    try:
+        for _ in range(2):
+            fetched = await trusting.get(server.url("/ok"), [], NO_TIMEOUTS, 100)
+            assert (fetched.status, fetched.body) == (200, b"{}")
+        assert server.connections == 1  # kept alive over TLS too
+        # The system's trust store does not know this CA: no request is sent.
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            await untrusting.get(server.url("/ok"), [], NO_TIMEOUTS, 100)
+        assert server.requests["/ok"] == 2
+    finally:
+        await trusting.aclose()
+        await untrusting.aclose()
+        await server.close()
