@@ -153,14 +153,15 @@ class Connection(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_exception(error)
 
-    def check_read(self, timeout: float) -> None:
-        """The read timer: no byte for `timeout` seconds fails the request, else look again."""
-        waiter = self.waiter
-        if waiter is None or waiter.done():
+    def check_read(self, waiter: "asyncio.Future[None]", timeout: float) -> None:
+        """The read timer of the request `waiter` stands for: no byte for `timeout` seconds
+        fails it, else look again. A timer left from an earlier request on this connection
+        (re-armed, so never cancelled) finds another waiter and does nothing."""
+        if self.waiter is not waiter or waiter.done():
             return
         quiet = self.pool.loop.time() - self.last_io
         if quiet < timeout:
-            self.pool.loop.call_later(timeout - quiet, self.check_read, timeout)
+            self.pool.loop.call_later(timeout - quiet, self.check_read, waiter, timeout)
             return
         self.fail(httpx.ReadTimeout(f"no data from the upstream for {timeout:g} s"))
         self.abort()

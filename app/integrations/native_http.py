@@ -120,7 +120,9 @@ class NativePool:
         waiter: asyncio.Future[None] = loop.create_future()
         conn.start(waiter, limit)
         conn.last_io = loop.time()
-        timer = loop.call_later(read_s, conn.check_read, read_s) if read_s is not None else None
+        timer = None
+        if read_s is not None:
+            timer = loop.call_later(read_s, conn.check_read, waiter, read_s)
         try:
             assert conn.transport is not None
             conn.transport.write(head)

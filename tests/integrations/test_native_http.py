@@ -16,7 +16,7 @@ import pytest
 import trustme
 from yarl import URL
 
-from app.integrations._native_conn import MAX_HEAD_BYTES
+from app.integrations._native_conn import MAX_HEAD_BYTES, Connection
 from app.integrations.native_http import NativePool
 
 NO_TIMEOUTS = (1.0, 1.0, 1.0)
@@ -217,3 +217,20 @@ async def test_https_with_a_trusted_certificate_and_not_with_an_unknown_one() ->
         await trusting.aclose()
         await untrusting.aclose()
         await server.close()
+
+
+async def test_a_read_timer_left_from_an_earlier_request_leaves_the_next_one_alone() -> None:
+    # A timer re-armed during request A outlives it; B, on the same connection, has its own.
+    pool = NativePool()
+    pool.loop = asyncio.get_running_loop()
+    conn = Connection(pool, ("http", "127.0.0.1", 80))
+    first, second = pool.loop.create_future(), pool.loop.create_future()
+    conn.start(first, 100)
+    first.set_result(None)
+    conn.start(second, 100)
+    conn.last_io = pool.loop.time() - 10  # B has been quiet longer than A's timeout
+    conn.check_read(first, 0.05)
+    assert not second.done()
+    conn.check_read(second, 0.05)  # B's own timer, past its timeout
+    with pytest.raises(httpx.ReadTimeout):
+        await second
