@@ -187,5 +187,6 @@ def request_head(
         host_line = b""
     try:
         return request_line + host_line + text.encode("latin-1") + b"\r\n"
-    except UnicodeEncodeError as exc:
-        raise httpx.LocalProtocolError(f"a request header is not latin-1: {exc}") from None
+    except UnicodeEncodeError:
+        # Not the codec's message: it quotes the character, and header values may be secrets.
+        raise httpx.LocalProtocolError("a request header is not latin-1") from None

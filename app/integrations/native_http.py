@@ -68,6 +68,7 @@ class NativePool:
         self._open = 0
         self._room: deque[asyncio.Future[None]] = deque()
         self._heads: dict[URL, tuple[Origin, bytes, bytes]] = {}
+        self._next_sweep = 0.0
 
     loop: asyncio.AbstractEventLoop  # the running loop, set by `get` before anything uses it
 
@@ -148,6 +149,8 @@ class NativePool:
             conn.idle_since = loop.time()
             self._idle.setdefault(conn.origin, deque()).append(conn)
             self._wake_one()  # a caller waiting for room may take it, or close it for its own
+            if conn.idle_since >= self._next_sweep:
+                self._sweep(conn.idle_since)
         else:
             conn.abort()
         return fetched
@@ -181,6 +184,14 @@ class NativePool:
             raise
         conn.counted = True
         return conn
+
+    def _sweep(self, now: float) -> None:
+        """Close idle connections past their keep-alive, at most once per keep-alive period:
+        an origin no longer called must not keep its sockets open."""
+        self._next_sweep = now + self._keepalive
+        for idle in self._idle.values():
+            while idle and now - idle[0].idle_since >= self._keepalive:
+                idle.popleft().abort()  # the oldest first
 
     def _close_an_idle_connection(self) -> bool:
         for idle in self._idle.values():

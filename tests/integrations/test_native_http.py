@@ -234,3 +234,22 @@ async def test_a_read_timer_left_from_an_earlier_request_leaves_the_next_one_alo
     conn.check_read(second, 0.05)  # B's own timer, past its timeout
     with pytest.raises(httpx.ReadTimeout):
         await second
+
+
+async def test_idle_connections_past_their_keep_alive_are_swept_whatever_their_origin(
+    server: ScriptedServer,
+) -> None:
+    other = ScriptedServer()
+    await other.start()
+    pool = NativePool(keepalive_expiry=30)
+    try:
+        await pool.get(other.url("/ok"), [], NO_TIMEOUTS, 100)
+        (stale,) = [c for idle in pool._idle.values() for c in idle]
+        stale.idle_since -= 60  # idle for a minute, as a clock moved on would say
+        pool._next_sweep = 0.0  # and a sweep due
+        await pool.get(server.url("/ok"), [], NO_TIMEOUTS, 100)  # its release sweeps
+        assert stale.closed
+        assert [c.closed for idle in pool._idle.values() for c in idle] == [False]
+    finally:
+        await pool.aclose()
+        await other.close()
