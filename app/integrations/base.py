@@ -25,6 +25,7 @@ from app.integrations.errors import (
     ProviderCallError,
     ResponseTooLargeError,
     UpstreamStatusError,
+    summarize_validation_error,
 )
 from app.integrations.http_client import FanoutClient
 from app.integrations.redaction import redact_data, redact_text, redact_url
@@ -295,11 +296,3 @@ def _policy_timeout(policy: ProviderPolicy, settings: Settings) -> httpx.Timeout
 def _describe(exc: BaseException) -> str:
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def summarize_validation_error(exc: ValidationError, limit: int = 3) -> str:
-    """Which fields did not match, never the values (they may hold anything)."""
-    errors = exc.errors(include_url=False, include_input=False)
-    parts = [f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in errors[:limit]]
-    more = f" (+{len(errors) - limit} more)" if len(errors) > limit else ""
-    return f"response does not match {exc.title}: " + "; ".join(parts) + more

@@ -33,6 +33,8 @@ Exception tree raised inside `_fetch` helpers and mapped by `BaseApiProvider.exe
 
 from enum import StrEnum
 
+from pydantic import ValidationError
+
 
 class ErrorKind(StrEnum):
     TIMEOUT = "timeout"
@@ -97,3 +99,11 @@ class ResponseTooLargeError(ProviderCallError):
         self.limit = limit
         said = f" (Content-Length {declared})" if declared is not None else ""
         super().__init__(f"response body larger than the cap of {limit} bytes{said}; not read")
+
+
+def summarize_validation_error(exc: ValidationError, limit: int = 3) -> str:
+    """Which fields did not match, never the values (they may hold anything)."""
+    errors = exc.errors(include_url=False, include_input=False)
+    parts = [f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in errors[:limit]]
+    more = f" (+{len(errors) - limit} more)" if len(errors) > limit else ""
+    return f"response does not match {exc.title}: " + "; ".join(parts) + more
