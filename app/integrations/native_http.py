@@ -1,10 +1,11 @@
 """`NativePool`: the direct path's own keep-alive HTTP/1.1 GET client, on asyncio protocols.
 
 aiohttp's request machinery (ClientRequest, ClientResponse, StreamReader, traces, a timer per
-read) costs about five times what a plain protocol and the llhttp parser need for one small GET
-(`bench/transport_cpu.py`), and every provider call on the shared client makes one. So
-`AiohttpTransport.fetch`, the direct path of `FanoutClient.fetch_capped`, runs here; httpx's
-own path (`handle_async_request`) keeps aiohttp. This does only what that path needs:
+read) costs about three times what a plain protocol and the llhttp parser need for one small
+GET (`bench/transport_cpu.py`: 0.33x of raw aiohttp), and every provider call on the shared
+client makes one. So `AiohttpTransport.fetch`, the direct path of `FanoutClient.fetch_capped`,
+runs here; httpx's own path (`handle_async_request`) keeps aiohttp. This does only what
+that path needs:
 
 * GET over HTTP/1.1, http and https; keep-alive up to `keepalive_expiry`; at most
   `max_connections` open at once, a caller past that waiting up to the pool timeout (an idle

@@ -41,7 +41,7 @@ def _message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _raise_mapped(exc: BaseException, request: httpx.Request | None) -> NoReturn:
+def _raise_mapped(exc: BaseException, request: httpx.Request) -> NoReturn:
     """Re-raise an aiohttp/asyncio/OS error as the matching `httpx.TransportError`."""
     mapped: type[httpx.TransportError]
     # Order matters: aiohttp's timeouts are also `ClientConnectionError`s.
@@ -69,7 +69,7 @@ def _raise_mapped(exc: BaseException, request: httpx.Request | None) -> NoReturn
 
 
 @contextmanager
-def _mapped_errors(request: httpx.Request | None) -> Iterator[None]:
+def _mapped_errors(request: httpx.Request) -> Iterator[None]:
     try:
         yield
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
@@ -140,11 +140,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     def _timeout(self, request: httpx.Request) -> aiohttp.ClientTimeout:
         spec: dict[str, float | None] = request.extensions.get("timeout", {})
-        return self._client_timeout((spec.get("connect"), spec.get("read"), spec.get("pool")))
-
-    def _client_timeout(
-        self, key: tuple[float | None, float | None, float | None]
-    ) -> aiohttp.ClientTimeout:
+        key = (spec.get("connect"), spec.get("read"), spec.get("pool"))
         timeout = self._timeouts.get(key)
         if timeout is None:
             connect, read, pool = key
@@ -223,8 +219,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         """GET `url` (already encoded) and read its body up to `limit` bytes.
 
         The direct path of `FanoutClient.fetch_capped`: no `httpx.Request`/`httpx.Response`,
-        and not aiohttp either but our own pool (`native_http.py`), at a fifth of its CPU
-        per call; same limits, same timeouts, httpx's exceptions. A body over `limit`
+        and not aiohttp either but our own pool (`native_http.py`), at a third of raw
+        aiohttp's CPU per call; same limits, same timeouts, httpx's exceptions. A body over `limit`
         (declared or counted) is not read on: the connection is dropped instead.
         """
         return await self._native.get(url, headers, timeouts, limit)
