@@ -70,7 +70,8 @@ class ExternalApiLog(Base):
 
     # --- the seed's columns, unchanged -------------------------------------------------------
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    provider: Mapped[str] = mapped_column(String(50), index=True)
+    # Not indexed alone since migration 0007: every read by provider uses a composite index.
+    provider: Mapped[str] = mapped_column(String(50))
     success: Mapped[bool] = mapped_column(Boolean)
     is_validation_error: Mapped[bool] = mapped_column(Boolean, default=False)
     response_time_ms: Mapped[float] = mapped_column(Float)
