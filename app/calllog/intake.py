@@ -46,6 +46,7 @@ class Intake:
         self.dropped = 0
         self.dropping = False  # gauge: the last fast-mode submit could not be queued whole
         self.closing = False
+        self.filling_to = 0  # the batch size `take` is waiting to fill up to; 0 when not waiting
         self._room_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
 
     @property
@@ -98,12 +99,14 @@ class Intake:
                 self.cond.wait(idle_timeout_s)
             if self.entries and window_s > 0:
                 deadline = time.monotonic() + window_s
+                self.filling_to = max_rows
                 while (
                     self.rows < max_rows
                     and not self.closing
                     and (remaining := deadline - time.monotonic()) > 0
                 ):
                     self.cond.wait(remaining)
+                self.filling_to = 0
             batch: list[Entry] = []
             taken = 0
             while self.entries and (not batch or taken + len(self.entries[0].results) <= max_rows):
@@ -132,7 +135,9 @@ class Intake:
         was_empty = not self.entries
         self.entries.append(entry)
         self.rows += len(entry.results)
-        if was_empty or self.rows >= self.max_rows:
+        # A full batch closes the window at once: under load batches close on size, so rows
+        # wait in memory (and in the young garbage-collected generation) for less.
+        if was_empty or self.rows >= self.max_rows or 0 < self.filling_to <= self.rows:
             self.cond.notify_all()
 
 
