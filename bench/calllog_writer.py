@@ -1,11 +1,12 @@
 """Call-log benchmark: writer throughput, fan-out cost of logging per mode, memory over time.
 
     .venv/bin/python -m bench.calllog_writer [--postgres URL] [--seconds 24] [--rounds 12]
-        [--rss-requests 100000] [--parts writer,fanout,rss]
+        [--rss-requests 100000] [--concurrency 128] [--parts writer,fanout,rss]
 
 1. The writer alone: rows/s from `submit` to committed, into SQLite and PostgreSQL.
-2. Fan-out throughput (fan-outs/s, 20 providers each, against the simulator in its own process)
-   with logging off, strict and fast; each mode as a ratio to off.
+2. Fan-out throughput (fan-outs/s, 20 providers each, `--concurrency` of them in flight,
+   against the simulator in its own process) with logging off, strict and fast; each mode as a
+   ratio to off.
 3. RSS after 10,000 and 100,000 fan-outs (two providers each) with logging on (strict).
 4. `--parts commit`: how long a strict `record` of one 20-result fan-out waits when it is the
    only one (a group of one): what one client's answer waits for its rows to be durable (the
@@ -164,7 +165,7 @@ def manager_for(settings: Settings, sink: CallLogSink | None) -> ApiIntegrationM
 
 
 async def throughput(
-    settings: Settings, url: str, spool: Path, seconds: float, rounds: int
+    settings: Settings, url: str, spool: Path, seconds: float, rounds: int, concurrency: int
 ) -> dict[str, tuple[float, float]]:
     """Fan-outs/s per mode and the median over rounds of each mode's ratio to "off".
 
@@ -189,7 +190,11 @@ async def throughput(
             order = list(managers) if round_ % 2 == 0 else list(reversed(managers))
             for mode in order:
                 rate = await fan_outs(
-                    managers[mode], settings, client=client, seconds=seconds / rounds
+                    managers[mode],
+                    settings,
+                    client=client,
+                    seconds=seconds / rounds,
+                    concurrency=concurrency,
                 )
                 rates[mode].append(rate)
         restore_gc()
@@ -246,6 +251,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--rss-requests", type=int, default=100_000)
     parser.add_argument(
+        "--concurrency", type=int, default=128, help="fan-outs in flight in the fanout part"
+    )
+    parser.add_argument(
         "--parts", default="writer,fanout,rss", help="comma list of: writer, fanout, rss, commit"
     )
     parser.add_argument("--no-pin", dest="pin", action="store_false", help="no CPU pinning")
@@ -285,7 +293,11 @@ def main() -> None:
             settings = Settings(_env_file=None, demo_upstream_url=sim_url)  # type: ignore[call-arg]
             fan_url = f"sqlite:///{base / 'fan.db'}"
             figures = (
-                asyncio.run(throughput(settings, fan_url, base / "s3", args.seconds, args.rounds))
+                asyncio.run(
+                    throughput(
+                        settings, fan_url, base / "s3", args.seconds, args.rounds, args.concurrency
+                    )
+                )
                 if "fanout" in parts
                 else {}
             )
