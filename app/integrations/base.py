@@ -33,6 +33,7 @@ from app.integrations.schemas import ExternalResponse, ProviderInfo
 from app.integrations.tracking import CallState, current_call
 from app.integrations.transport import CONTENT_TYPE_EXTENSION
 from app.resilience.deadline import Deadline
+from app.resilience.fallback import cache_key
 from app.resilience.policy import ProviderPolicy, build_policy, policy_defaults
 from app.resilience.runner import Outcome, PolicyRunner
 
@@ -237,16 +238,11 @@ class BaseApiProvider(ABC):
         )
 
     def _cache_key(self, params: Params) -> Hashable:
-        """The values of the parameters this provider reads: what its answer depends on."""
+        """The fallback cache's key: the values of the parameters this provider reads."""
         names = self._param_names
         if names is None:
             names = self._param_names = tuple(self.parameters())
-        key = tuple(map(params.get, names))
-        try:
-            hash(key)
-        except TypeError:  # a list or dict value: its text is the key
-            return tuple([str(value) for value in key])
-        return key
+        return cache_key(params, names)
 
     async def _attempt(self, client: httpx.AsyncClient, params: Params) -> Outcome:
         """One try of `_fetch`, every exception mapped to a kind."""

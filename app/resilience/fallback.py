@@ -6,10 +6,20 @@ good answer per key (the values of the parameters the provider declares, so Busa
 is never shown for Seoul), for `cache_ttl_s`, with at most `max_entries` keys.
 """
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 from app.resilience.clock import SYSTEM_CLOCK, Clock
+
+
+def cache_key(params: Mapping[str, Any], names: tuple[str, ...]) -> Hashable:
+    """The values of the parameters `names` in `params`: what a provider's answer depends on."""
+    key = tuple([params.get(name) for name in names])
+    try:
+        hash(key)
+    except TypeError:  # a list or dict value: its text is the key
+        return tuple([str(value) for value in key])
+    return key
 
 
 class Fallback:

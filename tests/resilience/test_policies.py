@@ -10,7 +10,7 @@ import pytest
 from app.core.config import Settings
 from app.resilience.bulkhead import Bulkhead
 from app.resilience.clock import FakeClock
-from app.resilience.fallback import Fallback
+from app.resilience.fallback import Fallback, cache_key
 from app.resilience.policy import PolicyError, build_policy, check_policy_names, policy_defaults
 from app.resilience.rate_limit import TokenBucket
 from app.resilience.retry import RetryConfig, backoff_s, decide, parse_retry_after
@@ -114,6 +114,14 @@ def test_fallback_static_or_the_last_good_answer_per_key_within_its_ttl() -> Non
         cache.remember(key, {"k": key})
     assert cache.value("a") is None  # evicted: at most max_entries keys
     assert cache.value("c") == {"k": "c"}
+
+
+def test_the_cache_key_is_the_declared_parameters_values_in_order() -> None:
+    names = ("city", "units")
+    assert cache_key({"units": "si", "city": "Busan", "other": 1}, names) == ("Busan", "si")
+    assert cache_key({}, names) == (None, None)  # unset: the provider's defaults apply
+    # An unhashable value is keyed by its text, so it still finds its own last answer.
+    assert cache_key({"city": ["Busan", "Seoul"]}, names) == ("['Busan', 'Seoul']", "None")
 
 
 def test_policy_layers_settings_then_class_then_environment() -> None:
