@@ -1,6 +1,7 @@
 """`create_app()` and its lifespan: one HTTP client, one log writer, one manager per process."""
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -22,9 +23,12 @@ from app.integrations.registry import ProviderRegistry
 from app.observability.call_observer import CallObserver
 from app.observability.metrics import Metrics
 from app.observability.request_id import RequestIdMiddleware
+from app.resilience import compiled
 from app.resilience.policy import check_policy_names
 from app.security.setup import PROTECTED, PROTECTED_RESPONSES, install_security
 from app.simulator import Simulator
+
+logger = logging.getLogger(__name__)
 
 DESCRIPTION = """
 Fans one request out to many external HTTP APIs in parallel and returns every API's result
@@ -95,6 +99,10 @@ def create_app(
                 default_timeout_ms=settings.request_timeout_ms,
             )
             observed.bind(writer.stats, app.state.manager.providers)
+            logger.info(
+                "resilience policies: %s",
+                "compiled (mypyc)" if compiled() else "Python (API_FANOUT_MYPYC=1 compiles them)",
+            )
             stack.callback(
                 tune_gc(
                     freeze_startup_heap=settings.gc_freeze_startup_heap,

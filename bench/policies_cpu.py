@@ -40,6 +40,7 @@ from app.integrations.http_client import FanoutClient, create_http_client
 from app.integrations.manager import ApiIntegrationManager
 from app.integrations.providers._demo import DemoProvider
 from app.integrations.schemas import ExternalResponse
+from app.resilience import compiled
 from app.resilience.deadline import Deadline
 from bench._proc import start_upstream, stop
 
@@ -168,7 +169,11 @@ def main(argv: list[str] | None = None) -> None:
         samples = uvloop.run(measure(base_url, args.fanouts, args.rounds, args.split))
     finally:
         stop(upstream)
-    print(f"\nCPU per upstream call ({args.rounds} rounds x {args.fanouts} fan-outs of {FANOUT})\n")
+    build = "compiled by mypyc" if compiled() else "Python (see setup.py to compile them)"
+    print(
+        f"\nCPU per upstream call ({args.rounds} rounds x {args.fanouts} fan-outs of {FANOUT}); "
+        f"policy modules: {build}\n"
+    )
     print("| policies | CPU us / call (median) | min..max | vs off (median of round ratios) |")
     print("|---|---:|---:|---:|")
     for name, values in samples.items():
