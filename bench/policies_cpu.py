@@ -98,11 +98,17 @@ class _Plain(_NoDeadline):
         return payload
 
 
+_TAG_WIDTH = 20  # the longest variant name, "with_call_deadline", and then some
+
+
 def _providers(base: type[_Bench], policy: dict[str, Any], tag: str) -> list[_Bench]:
     settings = Settings(_env_file=None, demo_upstream_url=None)  # type: ignore[call-arg]
     out = []
     for i in range(FANOUT):
-        cls = type(f"{tag}{i:02d}", (base,), {"name": f"{tag}_{i:02d}", "policy_overrides": policy})
+        # Names of one length in every variant: the upstream echoes the name in the body, and
+        # a longer name is a longer body to parse and screen for secrets on every call.
+        name = f"{tag:_<{_TAG_WIDTH}}{i:02d}"
+        cls = type(name, (base,), {"name": name, "policy_overrides": policy})
         out.append(cls(settings))
     return out
 

@@ -8,7 +8,7 @@ live once, in `execute`.
 import json
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -33,7 +33,6 @@ from app.integrations.schemas import ExternalResponse, ProviderInfo
 from app.integrations.tracking import CallState, current_call
 from app.integrations.transport import CONTENT_TYPE_EXTENSION
 from app.resilience.deadline import Deadline
-from app.resilience.fallback import cache_key
 from app.resilience.policy import ProviderPolicy, build_policy, policy_defaults
 from app.resilience.runner import Outcome, PolicyRunner
 
@@ -207,12 +206,13 @@ class BaseApiProvider(ABC):
         token = current_call.set(state)
         started_at = datetime.now(UTC)
         start = time.perf_counter()
-        runner = self.runner
+        # What the fallback cache keys an answer by: the parameters this provider reads.
+        names = self._param_names
+        if names is None:
+            names = self._param_names = tuple(self.parameters())
         try:
-            run = await runner.run(
-                lambda: self._attempt(client, params),
-                deadline,
-                self._cache_key(params) if runner.fallback is not None else (),
+            run = await self.runner.run(
+                lambda: self._attempt(client, params), deadline, params, names
             )
         finally:
             current_call.reset(token)
@@ -236,13 +236,6 @@ class BaseApiProvider(ABC):
             retry_at=run.retry_at,
             breaker_state=run.breaker_state,
         )
-
-    def _cache_key(self, params: Params) -> Hashable:
-        """The fallback cache's key: the values of the parameters this provider reads."""
-        names = self._param_names
-        if names is None:
-            names = self._param_names = tuple(self.parameters())
-        return cache_key(params, names)
 
     async def _attempt(self, client: httpx.AsyncClient, params: Params) -> Outcome:
         """One try of `_fetch`, every exception mapped to a kind."""

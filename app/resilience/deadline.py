@@ -8,15 +8,25 @@ armed while some attempt runs and disarmed when none does.
 """
 
 import asyncio
+import asyncio.tasks
 import math
+import types
 from asyncio import current_task, get_running_loop
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from app.resilience.clock import SYSTEM_CLOCK, Clock
 
 T = TypeVar("T")
 _NEVER = math.inf
+# Python 3.11's `asyncio.current_task` is a Python function around this dict (the running task
+# of each loop); read directly, a frame less per attempt. Where `current_task` is built in
+# (3.12 on), it is called as it is.
+_RUNNING_TASKS: dict[Any, Any] | None = (
+    getattr(asyncio.tasks, "_current_tasks", None)
+    if isinstance(current_task, types.FunctionType)
+    else None
+)
 
 
 class DeadlineExpired(Exception):
@@ -65,7 +75,10 @@ class Deadline:
         remaining = at - self._clock.monotonic()
         if remaining <= 0:
             raise DeadlineExpired
-        task: asyncio.Task[object] | None = current_task()
+        tasks_by_loop = _RUNNING_TASKS
+        task: asyncio.Task[object] | None = (
+            current_task() if tasks_by_loop is None else tasks_by_loop.get(get_running_loop())
+        )
         if task is None:  # pragma: no cover - always inside a task under asyncio
             return await attempt()
         tasks = self._tasks

@@ -14,7 +14,10 @@ from app.resilience.clock import SYSTEM_CLOCK, Clock
 
 def cache_key(params: Mapping[str, Any], names: tuple[str, ...]) -> Hashable:
     """The values of the parameters `names` in `params`: what a provider's answer depends on."""
-    key = tuple([params.get(name) for name in names])
+    if isinstance(params, dict):  # what the manager passes; compiled, a direct dict lookup
+        key = tuple([params.get(name) for name in names])
+    else:
+        key = tuple([params.get(name) for name in names])
     try:
         hash(key)
     except TypeError:  # a list or dict value: its text is the key

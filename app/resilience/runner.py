@@ -9,7 +9,7 @@ timeouts are per read, so only this ends an upstream that drips bytes.
 """
 
 import random
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,7 +19,7 @@ from app.resilience.breaker import BreakerState, CircuitBreaker
 from app.resilience.bulkhead import Bulkhead
 from app.resilience.clock import SYSTEM_CLOCK, Clock
 from app.resilience.deadline import NO_DEADLINE, Deadline, DeadlineExpired, shared_deadline
-from app.resilience.fallback import Fallback
+from app.resilience.fallback import Fallback, cache_key
 from app.resilience.policy import ProviderPolicy
 from app.resilience.rate_limit import TokenBucket
 from app.resilience.retry import decide, parse_retry_after
@@ -46,6 +46,7 @@ class RunResult:
 
 
 Attempt = Callable[[], Awaitable[Outcome]]
+_NO_PARAMS: Mapping[str, Any] = {}
 
 
 class PolicyRunner:
@@ -90,8 +91,13 @@ class PolicyRunner:
         return request_deadline or NO_DEADLINE
 
     async def run(
-        self, attempt: Attempt, request_deadline: Deadline | None, cache_key: Hashable = ()
+        self,
+        attempt: Attempt,
+        request_deadline: Deadline | None,
+        params: Mapping[str, Any] = _NO_PARAMS,
+        key_names: tuple[str, ...] = (),
     ) -> RunResult:
+        """Apply the policies around `attempt`; `params` and `key_names` key the fallback cache."""
         if self._call_timeout_ms is None and request_deadline is not None:
             deadline = request_deadline  # `self.deadline`, minus a call, for the usual case
         else:
@@ -102,7 +108,8 @@ class PolicyRunner:
             permit = breaker.acquire()
             if permit is None:
                 refused = Outcome(ErrorKind.CIRCUIT_OPEN, "circuit breaker open: call not made")
-                return self._finish(RunResult(refused, 0, breaker_state=breaker.state), cache_key)
+                refusal = RunResult(refused, 0, breaker_state=breaker.state)
+                return self._finish(refusal, params, key_names)
         try:
             result = await self._guarded(attempt, deadline)
         except BaseException:
@@ -123,7 +130,7 @@ class PolicyRunner:
             result.breaker_state = breaker.state
         if self.fallback is None:
             return result
-        return self._finish(result, cache_key)
+        return self._finish(result, params, key_names)
 
     async def _guarded(self, attempt: Attempt, limit: Deadline) -> RunResult:
         deadline = limit.at
@@ -203,16 +210,18 @@ class PolicyRunner:
                 return RunResult(outcome, attempts, retry_at=retry_at)
             await clock.sleep(wait)
 
-    def _finish(self, result: RunResult, cache_key: Hashable) -> RunResult:
+    def _finish(
+        self, result: RunResult, params: Mapping[str, Any], key_names: tuple[str, ...]
+    ) -> RunResult:
         fallback = self.fallback
         if fallback is None:
             return result
         outcome = result.outcome
         if outcome.kind is None:
             if outcome.data is not None:
-                fallback.remember(cache_key, outcome.data)
+                fallback.remember(cache_key(params, key_names), outcome.data)
         elif outcome.kind is not ErrorKind.VALIDATION_ERROR:
-            value = fallback.value(cache_key)
+            value = fallback.value(cache_key(params, key_names))
             if value is not None:
                 outcome.data = value
                 result.stale = True
