@@ -6,7 +6,7 @@ an injectable clock (clock.py), so tests drive them without real sleeps.
 
 The modules in `COMPILABLE` run around every upstream call. A checkout installed with
 `API_FANOUT_MYPYC=1` (`setup.py`) has them compiled to C extensions by mypyc, beside their
-sources, which takes about two thirds off what the policies cost a call (`bench/README.md`).
+sources, which takes more than half off what the policies cost a call (`bench/README.md`).
 `compiled()` says which this process runs. Extensions whose source changed after they were
 built would run the old code, so importing this package refuses them.
 """
