@@ -13,22 +13,17 @@ built would run the old code, so importing this package refuses them.
 
 import hashlib
 import importlib.machinery
-import importlib.util
 import json
 from pathlib import Path
 
 COMPILABLE = ("breaker", "bulkhead", "deadline", "fallback", "rate_limit", "retry", "runner")
 MANIFEST = "_compiled_sources.json"  # written by setup.py beside the extensions
+_PACKAGE = Path(__file__).resolve().parent
 
 
 def compiled() -> bool:
-    """True when every module of `COMPILABLE` loads as a compiled extension."""
-    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
-    for name in COMPILABLE:
-        spec = importlib.util.find_spec(f"{__name__}.{name}")
-        if spec is None or not (spec.origin or "").endswith(suffixes):
-            return False
-    return True
+    """True when every module of `COMPILABLE` has an extension this interpreter loads first."""
+    return all(_has_extension(_PACKAGE, name) for name in COMPILABLE)
 
 
 def refuse_stale_extensions(package: Path) -> None:
@@ -45,8 +40,8 @@ def refuse_stale_extensions(package: Path) -> None:
     ]
     if stale:
         raise ImportError(
-            f"app/resilience: {', '.join(f'{n}.py' for n in stale)} changed after mypyc compiled "
-            "it, and the old build would run instead. Rebuild with `API_FANOUT_MYPYC=1 pip "
+            f"app/resilience: {', '.join(f'{n}.py' for n in stale)} changed after the mypyc "
+            "build, which would run the old code instead. Rebuild with `API_FANOUT_MYPYC=1 pip "
             "install --no-build-isolation -e .`, or delete app/resilience/*.so to run the source"
         )
 
@@ -56,4 +51,4 @@ def _has_extension(package: Path, name: str) -> bool:
     return any((package / f"{name}{suffix}").exists() for suffix in suffixes)
 
 
-refuse_stale_extensions(Path(__file__).resolve().parent)
+refuse_stale_extensions(_PACKAGE)

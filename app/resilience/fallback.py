@@ -14,7 +14,9 @@ from app.resilience.clock import SYSTEM_CLOCK, Clock
 
 def cache_key(params: Mapping[str, Any], names: tuple[str, ...]) -> Hashable:
     """The values of the parameters `names` in `params`: what a provider's answer depends on."""
-    if isinstance(params, dict):  # what the manager passes; compiled, a direct dict lookup
+    # The same line twice: in the first branch mypyc knows a dict (what the manager passes) and
+    # reads it directly, where `Mapping.get` is a lookup by name per parameter (50 ns a call).
+    if isinstance(params, dict):
         key = tuple([params.get(name) for name in names])
     else:
         key = tuple([params.get(name) for name in names])

@@ -28,7 +28,7 @@ def test_an_extension_built_from_the_source_beside_it_loads(tmp_path: Path) -> N
 def test_an_extension_whose_source_changed_since_is_refused(tmp_path: Path) -> None:
     package = built_package(tmp_path)
     (package / "runner.py").write_text("x = 2\n")
-    with pytest.raises(ImportError, match=r"runner\.py changed after mypyc compiled it"):
+    with pytest.raises(ImportError, match=r"runner\.py changed after the mypyc build"):
         refuse_stale_extensions(package)
 
 
