@@ -14,22 +14,27 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
 ENABLE = "API_FANOUT_MYPYC"
 PACKAGE = Path("app/resilience")
-MANIFEST = "_compiled_sources.json"  # as `app.resilience.MANIFEST`
+
+
+def package_constant(name: str) -> Any:
+    """A constant of `app/resilience/__init__.py`, read without importing the package (its
+    guard may refuse a stale build, which this build is about to replace)."""
+    tree = ast.parse((PACKAGE / "__init__.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == name:
+            return ast.literal_eval(node.value)
+    raise SystemExit(f"app/resilience/__init__.py no longer defines {name}")
 
 
 def compilable() -> list[str]:
-    """`COMPILABLE`, read without importing the package (its guard may refuse a stale build)."""
-    tree = ast.parse((PACKAGE / "__init__.py").read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "COMPILABLE":
-            return list(ast.literal_eval(node.value))
-    raise SystemExit("app/resilience/__init__.py no longer defines COMPILABLE")
+    return list(package_constant("COMPILABLE"))
 
 
 class BuildExt(build_ext):
@@ -42,7 +47,8 @@ class BuildExt(build_ext):
             name: hashlib.sha256((PACKAGE / f"{name}.py").read_bytes()).hexdigest()
             for name in compilable()
         }
-        (target / MANIFEST).write_text(json.dumps(digests, indent=1) + "\n")
+        manifest = target / package_constant("MANIFEST")
+        manifest.write_text(json.dumps(digests, indent=1) + "\n")
 
 
 def ext_modules() -> list:

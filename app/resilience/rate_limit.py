@@ -11,24 +11,23 @@ from app.resilience.clock import SYSTEM_CLOCK, Clock
 
 
 class TokenBucket:
-    __slots__ = ("_clock", "_full", "_tokens", "_updated", "burst", "rate")
+    __slots__ = ("_clock", "_tokens", "_updated", "burst", "rate")
 
     def __init__(self, rate_per_s: float, burst: int, clock: Clock = SYSTEM_CLOCK) -> None:
         if rate_per_s <= 0 or burst < 1:
             raise ValueError("rate_per_s must be > 0 and burst >= 1")
         self.rate = rate_per_s
-        self.burst = burst
-        self._full = float(burst)  # a float, as every token count: mypyc keeps them unboxed
+        self.burst = float(burst)  # a float, as every token count: mypyc keeps them unboxed
         self._clock = clock
-        self._tokens = self._full
+        self._tokens = self.burst
         self._updated = clock.monotonic()
 
     def reserve(self, deadline: float) -> float | None:
         """Take a token: the seconds to wait for it, or None (nothing taken) past `deadline`."""
         now = self._clock.monotonic()
         tokens = self._tokens + (now - self._updated) * self.rate
-        if tokens > self._full:
-            tokens = self._full
+        if tokens > self.burst:
+            tokens = self.burst
         self._updated = now
         # Every call passes here: plain comparisons, no min() or conditional expression.
         wait = 0.0
@@ -43,9 +42,9 @@ class TokenBucket:
     def wait_for_next(self) -> float:
         """Seconds until a token would be free, for `retry_at`."""
         now = self._clock.monotonic()
-        tokens = min(self._full, self._tokens + (now - self._updated) * self.rate)
+        tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
         return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
 
     def refund(self) -> None:
         """Give back a reserved token whose call never went out (cancelled while waiting)."""
-        self._tokens = min(self._full, self._tokens + 1)
+        self._tokens = min(self.burst, self._tokens + 1)
