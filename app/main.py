@@ -1,22 +1,28 @@
-"""`create_app()` and its lifespan: one HTTP client, one log writer, one manager per process."""
+"""`create_app()` and its lifespan: one HTTP client, one log writer, one manager per process.
+
+`app.main:app` (what uvicorn serves) is built on first access, not at import: importing this
+module never reads the environment, so tests and tools import it freely.
+"""
 
 import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
+from app.api.main import api_router, operation_id
 from app.api.openapi import install_provider_enum
-from app.api.routes import dashboard, health, integrations, logs, metrics, requests, stats
+from app.api.routes import dashboard
 from app.calllog import CallLogWriter
 from app.calllog.http import install_backpressure_handler
 from app.core.config import Settings, get_settings
 from app.core.db import create_db_engine, create_session_factory
 from app.core.migrate import upgrade_to_head
 from app.core.runtime import ensure_open_files, tune_gc
-from app.integrations.http_client import create_http_client
+from app.http import create_http_client
 from app.integrations.manager import ApiIntegrationManager
 from app.integrations.providers._demo import DemoProvider
 from app.integrations.registry import ProviderRegistry
@@ -24,8 +30,8 @@ from app.observability.call_observer import CallObserver
 from app.observability.metrics import Metrics
 from app.observability.request_id import RequestIdMiddleware
 from app.resilience import compiled
-from app.resilience.policy import check_policy_names
-from app.security.setup import PROTECTED, PROTECTED_RESPONSES, install_security
+from app.resilience.policy import check_policy_names, validate_policy_settings
+from app.security.setup import install_security
 from app.simulator import Simulator
 
 logger = logging.getLogger(__name__)
@@ -45,6 +51,8 @@ def create_app(
     """Build the app; tests pass their own settings, providers or HTTP transport."""
     settings = settings or get_settings()
     registry = registry or ProviderRegistry.from_package()
+    # Every check of the settings runs here, before anything starts, and names what to fix.
+    validate_policy_settings(settings)
     # A policy for a provider we do not have is a typo that would silently do nothing.
     check_policy_names(settings.provider_policies, registry.names)
     classes = [
@@ -116,14 +124,9 @@ def create_app(
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
     )
-    app.include_router(integrations.router, dependencies=PROTECTED, responses=PROTECTED_RESPONSES)
-    app.include_router(logs.router, dependencies=PROTECTED, responses=PROTECTED_RESPONSES)
-    app.include_router(stats.router, dependencies=PROTECTED, responses=PROTECTED_RESPONSES)
-    app.include_router(requests.router, dependencies=PROTECTED, responses=PROTECTED_RESPONSES)
-    app.include_router(health.router)
-    app.include_router(metrics.router, dependencies=PROTECTED, responses=PROTECTED_RESPONSES)
-    app.include_router(dashboard.router)
+    app.include_router(api_router)
     app.mount("/dashboard/assets", dashboard.assets_app(), name="dashboard-assets")
     app.state.metrics = observed
     install_backpressure_handler(app)
@@ -134,4 +137,9 @@ def create_app(
     return app
 
 
-app = create_app()
+def __getattr__(name: str) -> Any:
+    """`app`, built from the environment's settings on first access (uvicorn's `app.main:app`)."""
+    if name == "app":
+        built = globals()["app"] = create_app()
+        return built
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

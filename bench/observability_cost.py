@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 
 import httpx
 
-from app.integrations.errors import ErrorKind
+from app.core.errors import ErrorKind
+from app.http.tracking import CALL_TRACKING_HOOKS, CallState, current_call
 from app.integrations.schemas import ExternalResponse
-from app.integrations.tracking import CALL_TRACKING_HOOKS, CallState, current_call
 from app.observability.call_observer import CallObserver, _log_lines
 from app.observability.logging import JsonFormatter
 from app.observability.metrics import Metrics

@@ -34,9 +34,9 @@ import orjson
 import uvloop
 
 from app.core.config import Settings
+from app.core.errors import UpstreamStatusError
+from app.http.client import HttpClient, create_http_client
 from app.integrations.base import Params
-from app.integrations.errors import UpstreamStatusError
-from app.integrations.http_client import FanoutClient, create_http_client
 from app.integrations.manager import ApiIntegrationManager
 from app.integrations.providers._demo import DemoProvider
 from app.integrations.schemas import ExternalResponse
@@ -87,7 +87,7 @@ class _Plain(_NoDeadline):
 
     async def _fetch(self, client: httpx.AsyncClient, params: Params) -> dict[str, Any]:
         query = {key: str(params.get(key, default)) for key, default in self.query.items()}
-        if not (isinstance(client, FanoutClient) and client.has_direct_path):
+        if not (isinstance(client, HttpClient) and client.has_direct_path):
             return self.parse_json_object(await client.get(self._url, params=query))
         fetched = await client.fetch_capped(
             self._url, params=query, headers=None, timeouts=None, limit=sys.maxsize

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from app.integrations.redaction import Redactor
+from app.security.redaction import Redactor
 from app.simulator.catalog import CATALOG, build_payload
 
 ERRORS = [

@@ -22,9 +22,9 @@ import uvloop
 from httpx_aiohttp import AiohttpTransport as HttpxAiohttpTransport
 
 from app.core.config import Settings
-from app.integrations.http_client import FanoutClient, create_http_client
-from app.integrations.tracking import CALL_TRACKING_HOOKS
-from app.integrations.transport import AiohttpTransport
+from app.http.aiohttp_transport import AiohttpTransport
+from app.http.client import HttpClient, create_http_client
+from app.http.tracking import CALL_TRACKING_HOOKS
 from bench._proc import start_upstream, stop
 
 FANOUT = 20
@@ -83,7 +83,7 @@ async def _ours(base: str) -> tuple[FanOut, Callable[[], Awaitable[None]]]:
 
 async def _direct(base: str) -> tuple[FanOut, Callable[[], Awaitable[None]]]:
     client = create_http_client(Settings(demo_upstream_url=base))
-    assert isinstance(client, FanoutClient)
+    assert isinstance(client, HttpClient)
     assert client.has_direct_path
     urls = _urls(base)
 

@@ -18,7 +18,7 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.openapi import from_asgi
 
 from app.main import create_app
-from app.security.api_keys import ApiKeyEntry, generate_key, hash_key
+from app.security.api_keys import generate_key, hash_key
 from tests.conftest import make_settings
 
 KEY = generate_key()
@@ -32,7 +32,7 @@ _TMP = Path(tempfile.mkdtemp(prefix="fuzz-"))
 APP = create_app(
     make_settings(
         f"sqlite:///{_TMP / 'fuzz.db'}",
-        api_keys=[ApiKeyEntry(name="fuzz", sha256=hash_key(KEY))],
+        api_keys=[{"name": "fuzz", "sha256": hash_key(KEY)}],
         rate_limit_per_s=0,
         simulator_latency_scale=0,
         simulator_error_rate=0,

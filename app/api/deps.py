@@ -7,16 +7,16 @@ pool, a hand-off per request that showed up in the fan-out profile.
 from collections.abc import Iterator
 from typing import Annotated
 
-import httpx
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
+from app.http import HttpClient
 from app.integrations.manager import ApiIntegrationManager
 
 
-async def get_http_client(request: Request) -> httpx.AsyncClient:
-    client: httpx.AsyncClient = request.app.state.http_client
+async def get_http_client(request: Request) -> HttpClient:
+    client: HttpClient = request.app.state.http_client
     return client
 
 
@@ -36,7 +36,7 @@ def get_db_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-ClientDep = Annotated[httpx.AsyncClient, Depends(get_http_client)]
+ClientDep = Annotated[HttpClient, Depends(get_http_client)]
 ManagerDep = Annotated[ApiIntegrationManager, Depends(get_manager)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[Session, Depends(get_db_session)]

@@ -23,9 +23,9 @@ from sqlalchemy.sql.dml import Insert
 
 from app.calllog import rollup
 from app.core.ids import new_log_id
-from app.integrations.redaction import redact_text
 from app.integrations.schemas import ExternalResponse
 from app.models import ExternalApiLog
+from app.security.redaction import redact_text
 
 Row = dict[str, Any]
 

@@ -7,11 +7,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, HttpUrl, SecretStr, ValidationInfo, field_validator
+from pydantic import Field, HttpUrl, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-
-from app.resilience.policy import validate_policy_settings
-from app.security.api_keys import ApiKeyEntry
 
 DEFAULT_SQLITE_PATH = Path("data") / "integrations.db"
 
@@ -93,8 +90,10 @@ class Settings(BaseSettings):
     )
 
     # --- resilience policies ----------------------------------------------------------------
-    # Defaults of every provider's `ProviderPolicy` (app/resilience/policy.py), one per field;
-    # a provider class (`policy = {...}`) and PROVIDER_POLICIES override them.
+    # The one place each policy default is written: every provider's `ProviderPolicy`
+    # (app/resilience/policy.py) starts from these, one per field; a provider class
+    # (`policy_overrides = {...}`) and PROVIDER_POLICIES override them. `create_app` checks
+    # them (and PROVIDER_POLICIES) with the policy model's rules, naming the bad key.
     policy_call_timeout_ms: int | None = None
     policy_connect_timeout_s: float | None = None
     policy_read_timeout_s: float | None = None
@@ -117,19 +116,8 @@ class Settings(BaseSettings):
     policy_fallback_cache_ttl_s: float = 300.0
     provider_policies: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
-        validate_default=True,
         description='Per-provider overrides as JSON: {"weather": {"retries": 3}}.',
     )
-
-    @field_validator("provider_policies")
-    @classmethod
-    def _policies_valid(
-        cls, value: dict[str, dict[str, Any]], info: ValidationInfo
-    ) -> dict[str, dict[str, Any]]:
-        # Fail at start-up, naming the bad key, rather than at the first call. A field
-        # validator (not a model one) so an error never echoes the other settings' values.
-        validate_policy_settings(info.data, value)
-        return value
 
     # --- observability ----------------------------------------------------------------------
     dashboard_refresh_s: int = Field(
@@ -141,7 +129,8 @@ class Settings(BaseSettings):
         default="development",
         description="production refuses to start without API_KEYS.",
     )
-    api_keys: list[ApiKeyEntry] = Field(
+    # Checked by `create_app` (app/security/api_keys.py), which names the bad entry.
+    api_keys: list[dict[str, Any]] = Field(
         default_factory=list,
         description="JSON list of {name, sha256, providers?}; `python -m app keys new` makes one."
         " Empty: only loopback clients may call (refused when ENVIRONMENT=production).",

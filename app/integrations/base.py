@@ -14,27 +14,22 @@ from typing import Any, ClassVar
 
 import httpx
 import orjson
-from aiohttp.hdrs import CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER
 from pydantic import BaseModel, ValidationError
 
 from app.core.config import Settings
-from app.integrations import _body
-from app.integrations.errors import (
+from app.core.errors import (
     ErrorKind,
     InvalidPayloadError,
     ProviderCallError,
-    ResponseTooLargeError,
     UpstreamStatusError,
     summarize_validation_error,
 )
-from app.integrations.http_client import FanoutClient
-from app.integrations.redaction import redact_data, redact_text, redact_url
+from app.http import CallState, HttpClient, current_call
 from app.integrations.schemas import ExternalResponse, ProviderInfo
-from app.integrations.tracking import CallState, current_call
-from app.integrations.transport import CONTENT_TYPE_EXTENSION
 from app.resilience.deadline import Deadline
 from app.resilience.policy import ProviderPolicy, build_policy, policy_defaults
 from app.resilience.runner import Outcome, PolicyRunner
+from app.security.redaction import redact_data, redact_text, redact_url
 
 Params = Mapping[str, Any]
 
@@ -88,7 +83,7 @@ class BaseApiProvider(ABC):
         )
 
     @abstractmethod
-    async def _fetch(self, client: httpx.AsyncClient, params: Params) -> dict[str, Any]:
+    async def _fetch(self, client: HttpClient, params: Params) -> dict[str, Any]:
         """Call the API and return its JSON object. Raise freely: `execute` maps it."""
 
     @staticmethod
@@ -98,14 +93,11 @@ class BaseApiProvider(ABC):
             raise UpstreamStatusError(
                 response.status_code, response.reason_phrase, response.headers.get("retry-after")
             )
-        payload = orjson.loads(response.content)
-        if not isinstance(payload, dict):
-            raise InvalidPayloadError(f"expected a JSON object, got {type(payload).__name__}")
-        return payload
+        return _json_object(orjson.loads(response.content))
 
     async def get_json(
         self,
-        client: httpx.AsyncClient,
+        client: HttpClient,
         url: str,
         *,
         params: Mapping[str, Any] | None = None,
@@ -113,86 +105,25 @@ class BaseApiProvider(ABC):
     ) -> dict[str, Any]:
         """GET a JSON object, streamed under the policy's size cap and redirect rule.
 
-        On the shared client this is its direct path, in this coroutine rather than one more
-        below it: every call of every provider runs it. Anything else goes through httpx.
+        The client chooses its path (`HttpClient.fetch_json`); this adds the policy's limits
+        and the rule that a provider's answer is a JSON object.
         """
-        if type(client) is not FanoutClient or not client.has_direct_path or self._redirects:
-            return await self._get_json_via_httpx(client, url, params, headers)
-        limit = self._max_bytes
-        fetched = await client.fetch_capped(
-            url, params=params, headers=headers, timeouts=self._timeout, limit=limit
+        payload = await client.fetch_json(
+            url,
+            params=params,
+            headers=headers,
+            timeouts=self._timeout,
+            limit=self._max_bytes,
+            same_origin_redirects=self._redirects,
         )
-        status, response_headers = fetched.status, fetched.headers
-        if not 200 <= status < 300:
-            raise UpstreamStatusError(status, fetched.reason, response_headers.get(RETRY_AFTER))
-        content_type = response_headers.get(CONTENT_TYPE)
-        if content_type is not None and "json" not in content_type.lower():
-            raise _body.not_json(content_type)
-        if fetched.body is None:
-            raise ResponseTooLargeError(limit, fetched.declared_length)
-        if CONTENT_ENCODING in response_headers:
-            # Rare (upstreams answer small JSON plainly): let httpx decode it, capped as ever.
-            encoded = httpx.Response(
-                status,
-                headers=list(response_headers.items()),
-                stream=httpx.ByteStream(fetched.body),
-            )
-            return _body.json_object(await _body.read_capped(encoded, limit, None))
-        # `_body.json_object`, inline: orjson makes a plain dict of every JSON object.
-        payload = orjson.loads(fetched.body)
+        # orjson makes a plain dict of every JSON object: no isinstance needed.
         if type(payload) is not dict:
-            raise _body.not_an_object(payload)
+            raise _not_an_object(payload)
         return payload
-
-    async def _get_json_via_httpx(
-        self,
-        client: httpx.AsyncClient,
-        url: str,
-        params: Mapping[str, Any] | None,
-        headers: Mapping[str, str] | None,
-    ) -> dict[str, Any]:
-        """`get_json` through httpx's request and response objects: the same checks, errors."""
-        timeout = self._timeout or httpx.USE_CLIENT_DEFAULT
-        request = client.build_request("GET", url, params=params, headers=headers, timeout=timeout)
-        hops = 0
-        while True:
-            response = await client.send(request, stream=True)
-            try:
-                status = response.status_code
-                if (
-                    300 <= status < 400
-                    and self.policy.follow_redirects == "same_origin"
-                    and response.is_redirect
-                ):
-                    target = _body.same_origin_target(request, response)
-                    if target is not None and hops < _body.MAX_REDIRECTS:
-                        hops += 1
-                        request = client.build_request(
-                            "GET", target, headers=headers, timeout=timeout
-                        )
-                        continue
-                if not response.is_success:
-                    raise UpstreamStatusError(
-                        response.status_code,
-                        response.reason_phrase,
-                        response.headers.get("retry-after"),
-                    )
-                limit = self.policy.max_response_bytes
-                extensions = response.extensions
-                if CONTENT_TYPE_EXTENSION in extensions:  # a small body our transport read
-                    _body.check_json_content_type(extensions[CONTENT_TYPE_EXTENSION])
-                    body = _body.capped(response.content, limit)
-                else:
-                    content_type, declared = _body.body_headers(response)
-                    _body.check_json_content_type(content_type)
-                    body = await _body.read_capped(response, limit, declared)
-            finally:
-                await response.aclose()
-            return _body.json_object(body)
 
     async def execute(
         self,
-        client: httpx.AsyncClient,
+        client: HttpClient,
         params: Params,
         *,
         request_id: str,
@@ -237,7 +168,7 @@ class BaseApiProvider(ABC):
             breaker_state=run.breaker_state,
         )
 
-    async def _attempt(self, client: httpx.AsyncClient, params: Params) -> Outcome:
+    async def _attempt(self, client: HttpClient, params: Params) -> Outcome:
         """One try of `_fetch`, every exception mapped to a kind."""
         kind: ErrorKind | None = None
         message: str | None = None
@@ -280,6 +211,16 @@ def _policy_timeout(policy: ProviderPolicy, settings: Settings) -> httpx.Timeout
     return httpx.Timeout(
         policy.read_timeout_s or settings.http_read_timeout_s, connect=connect, pool=connect
     )
+
+
+def _json_object(payload: object) -> dict[str, Any]:
+    if not isinstance(payload, dict):
+        raise _not_an_object(payload)
+    return payload
+
+
+def _not_an_object(payload: object) -> InvalidPayloadError:
+    return InvalidPayloadError(f"expected a JSON object, got {type(payload).__name__}")
 
 
 def _describe(exc: BaseException) -> str:

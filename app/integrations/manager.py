@@ -7,11 +7,10 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-import httpx
-
+from app.core.errors import ErrorKind
 from app.core.ids import new_request_id
+from app.http import HttpClient
 from app.integrations.base import BaseApiProvider
-from app.integrations.errors import ErrorKind
 from app.integrations.quorum import judge
 from app.integrations.schemas import ExternalResponse, FetchResponse, FetchSummary
 from app.resilience.deadline import Deadline
@@ -78,7 +77,7 @@ class ApiIntegrationManager:
 
     async def fetch_all(
         self,
-        client: httpx.AsyncClient,
+        client: HttpClient,
         params: Mapping[str, Any],
         *,
         names: Sequence[str] | None = None,

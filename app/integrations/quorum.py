@@ -11,7 +11,7 @@ Every answer says whether it is partial (some provider failed), in `summary.part
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from app.integrations.errors import ErrorKind
+from app.core.errors import ErrorKind
 from app.integrations.schemas import ExternalResponse
 
 PARTIAL_HEADER = "X-Partial"

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from app.integrations.errors import ErrorKind
+from app.core.errors import ErrorKind
 
 MAX_TIMEOUT_MS = 120_000
 

@@ -2,8 +2,10 @@
 
 Three layers, later ones winning, each validated with the offending key named:
 
-1. defaults: the `POLICY_*` settings (`Settings.policy_<field>`);
-2. the provider class: `policy = {"retries": 0, ...}` on a `BaseApiProvider` subclass;
+1. defaults: the `POLICY_*` settings (`Settings.policy_<field>`), the only place a default
+   is written (`policy_defaults`);
+2. the provider class: `policy_overrides = {"retries": 0, ...}` on a `BaseApiProvider`
+   subclass;
 3. the environment: `PROVIDER_POLICIES='{"weather": {"retries": 3}}'`
    (`Settings.provider_policies`).
 """
@@ -13,38 +15,39 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from app.core.config import Settings
 from app.resilience.breaker import BreakerConfig
 from app.resilience.retry import RetryConfig
 
 
 class ProviderPolicy(BaseModel):
-    """Every field has a `POLICY_<FIELD>` default in settings."""
+    """Every field but `fallback_value` takes its default from a `POLICY_<FIELD>` setting."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     call_timeout_ms: int | None = Field(
-        default=None, gt=0, description="Per-call deadline; the request's deadline still caps it."
+        gt=0, description="Per-call deadline; the request's deadline still caps it."
     )
-    connect_timeout_s: float | None = Field(default=None, gt=0, description="None: client's.")
-    read_timeout_s: float | None = Field(default=None, gt=0, description="None: client's.")
-    retries: int = Field(default=2, ge=0, le=10, description="Attempts after the first.")
-    retry_base_delay_ms: int = Field(default=50, ge=0)
-    retry_max_delay_ms: int = Field(default=2000, ge=0)
-    retry_non_idempotent: bool = False
-    breaker_enabled: bool = True
-    breaker_failure_rate: float = Field(default=0.5, gt=0, le=1)
-    breaker_window: int = Field(default=20, ge=1)
-    breaker_min_calls: int = Field(default=10, ge=1)
-    breaker_open_ms: int = Field(default=30_000, ge=0)
-    breaker_probes: int = Field(default=2, ge=1)
-    rate_limit_per_s: float | None = Field(default=None, gt=0, description="None: no limit.")
-    rate_limit_burst: int = Field(default=10, ge=1)
-    max_concurrency: int | None = Field(default=50, ge=1, description="None: no bulkhead.")
-    max_response_bytes: int = Field(default=1_048_576, ge=1)
-    follow_redirects: Literal["never", "same_origin"] = "never"
-    fallback: Literal["none", "static", "cache"] = "none"
+    connect_timeout_s: float | None = Field(gt=0, description="None: client's.")
+    read_timeout_s: float | None = Field(gt=0, description="None: client's.")
+    retries: int = Field(ge=0, le=10, description="Attempts after the first.")
+    retry_base_delay_ms: int = Field(ge=0)
+    retry_max_delay_ms: int = Field(ge=0)
+    retry_non_idempotent: bool
+    breaker_enabled: bool
+    breaker_failure_rate: float = Field(gt=0, le=1)
+    breaker_window: int = Field(ge=1)
+    breaker_min_calls: int = Field(ge=1)
+    breaker_open_ms: int = Field(ge=0)
+    breaker_probes: int = Field(ge=1)
+    rate_limit_per_s: float | None = Field(gt=0, description="None: no limit.")
+    rate_limit_burst: int = Field(ge=1)
+    max_concurrency: int | None = Field(ge=1, description="None: no bulkhead.")
+    max_response_bytes: int = Field(ge=1)
+    follow_redirects: Literal["never", "same_origin"]
+    fallback: Literal["none", "static", "cache"]
     fallback_value: dict[str, Any] | None = None
-    fallback_cache_ttl_s: float = Field(default=300.0, gt=0)
+    fallback_cache_ttl_s: float = Field(gt=0)
 
     @model_validator(mode="after")
     def _consistent(self) -> "ProviderPolicy":
@@ -73,6 +76,8 @@ class ProviderPolicy(BaseModel):
 
 
 POLICY_FIELDS = tuple(ProviderPolicy.model_fields)
+# The fields whose default is a `POLICY_<FIELD>` setting: all but the static fallback's value.
+SETTING_FIELDS = tuple(field for field in POLICY_FIELDS if field != "fallback_value")
 
 
 class PolicyError(ValueError):
@@ -96,7 +101,7 @@ def build_policy(
     env_overrides: Mapping[str, Any],
 ) -> ProviderPolicy:
     """Merge the three layers for provider `name`; errors name the provider and the key."""
-    check_overrides(f"{name}.policy (class attribute)", class_overrides)
+    check_overrides(f"{name}.policy_overrides (class attribute)", class_overrides)
     check_overrides(f"PROVIDER_POLICIES[{name!r}]", env_overrides)
     try:
         return ProviderPolicy(**{**defaults, **class_overrides, **env_overrides})
@@ -118,19 +123,16 @@ def check_policy_names(configured: Iterable[str], known: Iterable[str]) -> None:
         )
 
 
-def policy_defaults(settings: object) -> dict[str, Any]:
-    """The `policy_<field>` settings as policy fields (fields without a setting keep theirs).
+def policy_defaults(settings: Settings) -> dict[str, Any]:
+    """The `POLICY_*` settings as policy fields: every field but `fallback_value`."""
+    return {field: getattr(settings, f"policy_{field}") for field in SETTING_FIELDS}
 
-    `settings` is a `Settings` or, while it is being validated, the mapping of its fields.
+
+def validate_policy_settings(settings: Settings) -> None:
+    """Check the `POLICY_*` defaults and every PROVIDER_POLICIES entry, at start-up.
+
+    Errors name the setting (or the provider) and the key, never the other settings' values.
     """
-    values = settings if isinstance(settings, Mapping) else vars(settings)
-    return {
-        field: values[f"policy_{field}"] for field in POLICY_FIELDS if f"policy_{field}" in values
-    }
-
-
-def validate_policy_settings(settings: object, overrides: Mapping[str, Mapping[str, Any]]) -> None:
-    """Check the defaults and every PROVIDER_POLICIES entry; errors name the setting and key."""
     defaults = policy_defaults(settings)
     try:
         ProviderPolicy(**defaults)
@@ -139,6 +141,6 @@ def validate_policy_settings(settings: object, overrides: Mapping[str, Mapping[s
             f"POLICY_{str(e['loc'][0]).upper()}: {e['msg']}" if e["loc"] else e["msg"]
             for e in exc.errors(include_url=False, include_input=False)
         )
-        raise ValueError(problems) from exc
-    for name, values in overrides.items():
+        raise PolicyError(problems) from None
+    for name, values in settings.provider_policies.items():
         build_policy(name, defaults, {}, values)

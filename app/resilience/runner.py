@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from app.integrations.errors import ErrorKind, is_retryable, is_technical
+from app.core.errors import ErrorKind, is_retryable, is_technical
 from app.resilience.breaker import BreakerState, CircuitBreaker
 from app.resilience.bulkhead import Bulkhead
 from app.resilience.clock import SYSTEM_CLOCK, Clock

@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 KEY_PREFIX = "fo_"
 
@@ -50,6 +50,21 @@ def hash_key(key: str) -> str:
 
 class KeyConfigError(ValueError):
     """`API_KEYS` is inconsistent; raised at start-up."""
+
+
+def parse_entries(raw: Iterable[object]) -> list[ApiKeyEntry]:
+    """`API_KEYS` as entries; a bad one is named by position and field, never by its value."""
+    entries = []
+    for index, item in enumerate(raw):
+        try:
+            entries.append(ApiKeyEntry.model_validate(item))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or '(entry)'}: {e['msg']}"
+                for e in exc.errors(include_url=False, include_input=False)
+            )
+            raise KeyConfigError(f"API_KEYS entry {index}: {problems}") from None
+    return entries
 
 
 class KeyStore:

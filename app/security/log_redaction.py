@@ -12,7 +12,7 @@ runs and are not covered: they must already be redacted (the template method's o
 import logging
 from typing import Any
 
-from app.integrations.redaction import redact_text
+from app.security.redaction import redact_text
 
 _MARK = "_fanout_redacting"
 

@@ -13,8 +13,8 @@ from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
 from app.core.config import Settings
-from app.integrations import redaction
-from app.security.api_keys import KeyConfigError, KeyStore
+from app.security import redaction
+from app.security.api_keys import KeyConfigError, KeyStore, parse_entries
 from app.security.auth import SecurityState, require_client
 from app.security.limits import BodySizeLimitMiddleware
 from app.security.log_redaction import install_log_redaction
@@ -53,11 +53,12 @@ def check_settings(settings: Settings, provider_names: Iterable[str]) -> KeyStor
             "(generate one with `python -m app keys new NAME`)"
         )
     try:
-        keys = KeyStore(settings.api_keys)
+        entries = parse_entries(settings.api_keys)
+        keys = KeyStore(entries)
     except KeyConfigError as exc:
         raise SecurityConfigError(str(exc)) from exc
     valid = set(provider_names)
-    for entry in settings.api_keys:
+    for entry in entries:
         unknown = sorted(set(entry.providers or ()) - valid)
         if unknown:
             raise SecurityConfigError(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from app.integrations.errors import ErrorKind
+from app.core.errors import ErrorKind
 from app.integrations.schemas import ExternalResponse
 
 

@@ -17,7 +17,7 @@ from app.calllog.rows import TABLE, BatchInsert, Row, to_row
 from app.calllog.spool import Spool
 from app.core.db import create_db_engine
 from app.core.migrate import upgrade_to_head
-from app.observability.log_queries import as_utc
+from app.queries.logs import as_utc
 from tests.calllog.helpers import result, row_counts, run_cli, wait_until
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

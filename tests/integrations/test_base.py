@@ -7,9 +7,9 @@ import pytest
 from pydantic import BaseModel
 
 from app.core.config import Settings
+from app.core.errors import ErrorKind
+from app.http.client import create_http_client
 from app.integrations.base import BaseApiProvider, Params
-from app.integrations.errors import ErrorKind
-from app.integrations.http_client import create_http_client
 
 SETTINGS = Settings(_env_file=None)  # type: ignore[call-arg]
 

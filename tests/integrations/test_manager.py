@@ -8,9 +8,9 @@ import httpx
 import pytest
 
 from app.core.config import Settings
+from app.core.errors import ErrorKind
+from app.http.client import create_http_client
 from app.integrations.base import BaseApiProvider, Params
-from app.integrations.errors import ErrorKind
-from app.integrations.http_client import create_http_client
 from app.integrations.manager import ApiIntegrationManager, UnknownProviderError
 from app.integrations.schemas import ExternalResponse
 

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from app.integrations.errors import ErrorKind
+from app.core.errors import ErrorKind
 from app.integrations.quorum import judge
 from app.integrations.schemas import ExternalResponse
 

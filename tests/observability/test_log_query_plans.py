@@ -8,7 +8,7 @@ from sqlalchemy import select, tuple_
 from app.core.db import create_db_engine
 from app.core.migrate import upgrade_to_head
 from app.models import ExternalApiLog
-from app.observability.log_queries import LogFilter, decode_cursor
+from app.queries.logs import LogFilter, decode_cursor
 
 
 def query_plan(url: str, cursor: str | None) -> str:

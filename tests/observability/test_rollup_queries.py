@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 
 from app.calllog import histogram
 from app.core.db import create_db_engine
-from app.observability.rollup_queries import rollup_window
-from app.observability.stats_queries import bucket_seconds, provider_figures, series
+from app.queries.rollups import rollup_window
+from app.queries.stats import bucket_seconds, provider_figures, series
 from tests.observability.seeding import NOW, call, percentile_cont, seed
 
 PROVIDERS = ("weather", "geocoding", "stock_quotes")

@@ -8,10 +8,18 @@ from datetime import UTC, datetime
 import pytest
 
 from app.core.config import Settings
+from app.main import create_app
 from app.resilience.bulkhead import Bulkhead
 from app.resilience.clock import FakeClock
 from app.resilience.fallback import Fallback, cache_key
-from app.resilience.policy import PolicyError, build_policy, check_policy_names, policy_defaults
+from app.resilience.policy import (
+    PolicyError,
+    ProviderPolicy,
+    build_policy,
+    check_policy_names,
+    policy_defaults,
+    validate_policy_settings,
+)
 from app.resilience.rate_limit import TokenBucket
 from app.resilience.retry import RetryConfig, backoff_s, decide, parse_retry_after
 
@@ -138,7 +146,11 @@ def test_policy_layers_settings_then_class_then_environment() -> None:
 @pytest.mark.parametrize(
     ("class_overrides", "env_overrides", "named"),
     [
-        ({"retrys": 1}, {}, "weather.policy (class attribute): unknown policy key(s) 'retrys'"),
+        (
+            {"retrys": 1},
+            {},
+            "weather.policy_overrides (class attribute): unknown policy key(s) 'retrys'",
+        ),
         ({}, {"max_concurency": 1}, "PROVIDER_POLICIES['weather']: unknown policy key(s)"),
         ({}, {"breaker_failure_rate": 3}, "breaker_failure_rate: Input should be less"),
         ({"fallback": "static"}, {}, "fallback 'static' needs a fallback_value"),
@@ -147,15 +159,28 @@ def test_policy_layers_settings_then_class_then_environment() -> None:
 def test_bad_policies_name_the_provider_and_the_key(
     class_overrides: dict[str, object], env_overrides: dict[str, object], named: str
 ) -> None:
+    defaults = policy_defaults(Settings(_env_file=None))  # type: ignore[call-arg]
     with pytest.raises(PolicyError, match=re.escape(named)):
-        build_policy("weather", {}, class_overrides, env_overrides)
+        build_policy("weather", defaults, class_overrides, env_overrides)
 
 
-def test_environment_overrides_are_checked_when_settings_load() -> None:
-    with pytest.raises(ValueError, match="PROVIDER_POLICIES\\['weather'\\]: unknown policy key"):
-        Settings(_env_file=None, provider_policies={"weather": {"retrys": 3}})  # type: ignore[call-arg]
-    with pytest.raises(ValueError, match="POLICY_RETRIES"):
-        Settings(_env_file=None, policy_retries=-1)  # type: ignore[call-arg]
+def test_policy_settings_are_checked_when_the_app_is_built() -> None:
+    bad_key = Settings(_env_file=None, provider_policies={"weather": {"retrys": 3}})  # type: ignore[call-arg]
+    with pytest.raises(PolicyError, match="PROVIDER_POLICIES\\['weather'\\]: unknown policy key"):
+        validate_policy_settings(bad_key)
+    with pytest.raises(PolicyError, match="POLICY_RETRIES"):
+        validate_policy_settings(Settings(_env_file=None, policy_retries=-1))  # type: ignore[call-arg]
+    with pytest.raises(PolicyError, match="POLICY_RETRIES"):
+        create_app(Settings(_env_file=None, policy_retries=-1))  # type: ignore[call-arg]
+
+
+def test_every_policy_default_comes_from_one_setting() -> None:
+    # One place for each default: the model has none of its own (but the static value's).
+    for field, info in ProviderPolicy.model_fields.items():
+        if field == "fallback_value":
+            continue
+        assert info.is_required(), f"{field} has a default of its own"
+        assert f"policy_{field}" in Settings.model_fields
 
 
 def test_policies_for_unknown_providers_are_refused() -> None:

@@ -10,13 +10,12 @@ import pytest
 from pydantic import BaseModel
 
 from app.core.config import Settings
+from app.core.errors import ErrorKind
+from app.http.client import create_http_client
 from app.integrations.base import BaseApiProvider, Params
-from app.integrations.errors import ErrorKind
-from app.integrations.http_client import create_http_client
 from app.integrations.schemas import ExternalResponse
 from app.resilience.clock import FakeClock
 from app.resilience.deadline import Deadline
-from app.resilience.policy import build_policy, policy_defaults
 from app.resilience.runner import PolicyRunner
 
 SETTINGS = Settings(_env_file=None)  # type: ignore[call-arg]
@@ -69,8 +68,7 @@ def ok(value: int = 1) -> httpx.Response:
 
 def make(cls: type[BaseApiProvider] = Sensor, **policy: Any) -> tuple[BaseApiProvider, FakeClock]:
     clock = FakeClock()
-    provider = cls(SETTINGS)
-    provider.policy = build_policy(provider.name, policy_defaults(SETTINGS), policy, {})
+    provider = cls(SETTINGS.model_copy(update={"provider_policies": {cls.name: policy}}))
     provider.runner = PolicyRunner(
         provider.name, provider.policy, provider.method, clock=clock, rng=random.Random(7)
     )

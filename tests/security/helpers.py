@@ -15,9 +15,9 @@ REMOTE = ("203.0.113.7", 40000)
 LOOPBACK = ("127.0.0.1", 40000)
 
 
-def new_key(name: str, providers: list[str] | None = None) -> tuple[str, ApiKeyEntry]:
+def new_key(name: str, providers: list[str] | None = None) -> tuple[str, dict[str, Any]]:
     key = generate_key()
-    return key, ApiKeyEntry(name=name, sha256=hash_key(key), providers=providers)
+    return key, ApiKeyEntry(name=name, sha256=hash_key(key), providers=providers).model_dump()
 
 
 @asynccontextmanager

@@ -148,7 +148,7 @@ async def test_unused_key_hashes_never_show(sqlite_url: str, simulator: Simulato
     async with serve(app_factory(sqlite_url, simulator.url)(api_keys=[entry])) as http:
         for path in ("/openapi.json", "/integrations/providers"):
             response = await http.get(path, headers={"X-API-Key": key})
-            assert entry.sha256 not in response.text
+            assert entry["sha256"] not in response.text
             assert key not in response.text
 
 

@@ -20,8 +20,8 @@ from sqlalchemy import create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from app.core.config import Settings
+from app.core.errors import ErrorKind
 from app.integrations.base import BaseApiProvider, Params
-from app.integrations.errors import ErrorKind
 from app.integrations.providers.weather import WeatherProvider
 from app.integrations.registry import ProviderRegistry
 from app.main import create_app

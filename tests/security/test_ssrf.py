@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.integrations.http_client import create_http_client
+from app.http.client import create_http_client
 from app.integrations.providers._demo import DemoProvider
 from app.integrations.registry import ProviderRegistry
 from tests.conftest import make_settings

@@ -4,11 +4,36 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import text
 
-from app.observability.schemas import CheckResult, Readiness
-
 router = APIRouter(tags=["health"])
+
+
+class CheckResult(BaseModel):
+    ok: bool
+    detail: str
+
+
+class Readiness(BaseModel):
+    """`ok` is true when every check passed; each check says what failed."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "ok": False,
+                    "checks": {
+                        "database": {"ok": True, "detail": "reachable"},
+                        "call_log": {"ok": False, "detail": "120 rows dropped"},
+                    },
+                }
+            ]
+        }
+    )
+
+    ok: bool
+    checks: dict[str, CheckResult]
 
 
 @router.get("/healthz")

@@ -125,7 +125,7 @@ async def _run(
 @router.get(
     "/fetch", response_model=FetchResponse, responses=_ERRORS, description=FETCH_DESCRIPTION
 )
-async def fetch_get(
+async def fetch(
     request: Request,
     client: ClientDep,
     manager: ManagerDep,

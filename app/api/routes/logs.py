@@ -9,15 +9,15 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BeforeValidator
 
 from app.api.deps import ManagerDep, SessionDep
-from app.integrations.errors import ErrorKind
+from app.core.errors import ErrorKind
 from app.integrations.manager import ApiIntegrationManager, UnknownProviderError
-from app.observability.log_queries import (
+from app.queries.logs import (
     CURSOR_PATTERN,
     MAX_PAGE,
     LogFilter,
     log_page,
 )
-from app.observability.schemas import LogPage
+from app.queries.schemas import LogPage
 
 router = APIRouter(prefix="/integrations", tags=["observability"])
 

@@ -5,8 +5,8 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Path
 
 from app.api.deps import SessionDep
-from app.observability.log_queries import fanout_rows
-from app.observability.schemas import FanoutDetail
+from app.queries.logs import fanout_rows
+from app.queries.schemas import FanoutDetail
 
 router = APIRouter(prefix="/integrations", tags=["observability"])
 

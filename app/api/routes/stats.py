@@ -7,11 +7,11 @@ from fastapi import APIRouter, Query
 
 from app.api.deps import ManagerDep, SessionDep
 from app.api.routes.logs import IsoDateTime, provider_names
-from app.observability.log_queries import as_utc
 from app.observability.metrics import breaker_state
-from app.observability.rollup_queries import rollup_window, uses_rollup
-from app.observability.schemas import ProviderStats, StatsResponse
-from app.observability.stats_queries import (
+from app.queries.logs import as_utc
+from app.queries.rollups import rollup_window, uses_rollup
+from app.queries.schemas import ProviderStats, StatsResponse
+from app.queries.stats import (
     PERCENTILES,
     ProviderFigures,
     bucket_seconds,

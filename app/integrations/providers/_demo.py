@@ -3,9 +3,8 @@
 from abc import ABC
 from typing import Any, ClassVar
 
-import httpx
-
 from app.core.config import Settings
+from app.http import HttpClient
 from app.integrations.base import BaseApiProvider, Params
 
 
@@ -30,7 +29,7 @@ class DemoProvider(BaseApiProvider, ABC):
     def parameters(self) -> dict[str, str]:
         return self.params_doc or {key: f"default {value!r}" for key, value in self.query.items()}
 
-    async def _fetch(self, client: httpx.AsyncClient, params: Params) -> dict[str, Any]:
+    async def _fetch(self, client: HttpClient, params: Params) -> dict[str, Any]:
         query = {key: str(params.get(key, default)) for key, default in self.query.items()}
         # Streamed under the policy's size cap, JSON content type checked.
         return await self.get_json(client, self._url, params=query, headers=self._headers)

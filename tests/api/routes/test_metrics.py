@@ -6,7 +6,7 @@ from types import SimpleNamespace
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.integrations.errors import ErrorKind
+from app.core.errors import ErrorKind
 from app.integrations.schemas import ExternalResponse
 from app.main import create_app
 from app.observability.metrics import Metrics

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from app.calllog.histogram import RELATIVE_ERROR_BOUND
-from app.observability.schemas import StatsResponse
+from app.queries.schemas import StatsResponse
 from tests.observability.app_client import read_client
 from tests.observability.seeding import NOW, call, percentile_cont, seed
 

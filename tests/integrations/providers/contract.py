@@ -15,10 +15,10 @@ import pytest
 import respx
 
 from app.core.config import Settings
+from app.core.errors import ErrorKind
+from app.http import HttpClient
 from app.integrations.base import BaseApiProvider
-from app.integrations.errors import ErrorKind
 from app.integrations.providers._demo import DemoProvider
-from app.integrations.tracking import CALL_TRACKING_HOOKS
 from app.simulator.catalog import build_payload
 
 
@@ -52,9 +52,9 @@ class ProviderContract:
         return respx.MockRouter(assert_all_called=False)
 
     @pytest.fixture
-    async def client(self, router: respx.MockRouter) -> AsyncIterator[httpx.AsyncClient]:
+    async def client(self, router: respx.MockRouter) -> AsyncIterator[HttpClient]:
         transport = httpx.MockTransport(router.async_handler)
-        async with httpx.AsyncClient(transport=transport, event_hooks=CALL_TRACKING_HOOKS) as c:
+        async with HttpClient(transport=transport) as c:
             yield c
 
     @pytest.fixture
@@ -63,7 +63,7 @@ class ProviderContract:
 
     # --- the contract ----------------------------------------------------------------------
     async def test_sends_declared_params_only(
-        self, router: respx.MockRouter, client: httpx.AsyncClient, provider: BaseApiProvider
+        self, router: respx.MockRouter, client: HttpClient, provider: BaseApiProvider
     ) -> None:
         route = router.route().respond(200, json=self.good_payload())
         params = {**self.sample_params, "not_a_param_of_anyone": "leak?"}
@@ -76,7 +76,7 @@ class ProviderContract:
         assert dict(request.url.params) == self.expected_query(self.sample_params)
 
     async def test_defaults_fill_missing_params(
-        self, router: respx.MockRouter, client: httpx.AsyncClient, provider: BaseApiProvider
+        self, router: respx.MockRouter, client: HttpClient, provider: BaseApiProvider
     ) -> None:
         route = router.route().respond(200, json=self.good_payload())
 
@@ -85,7 +85,7 @@ class ProviderContract:
         assert dict(route.calls.last.request.url.params) == self.expected_query({})
 
     async def test_good_payload_succeeds(
-        self, router: respx.MockRouter, client: httpx.AsyncClient, provider: BaseApiProvider
+        self, router: respx.MockRouter, client: HttpClient, provider: BaseApiProvider
     ) -> None:
         payload = self.good_payload()
         router.route().respond(200, json=payload)
@@ -98,7 +98,7 @@ class ProviderContract:
         assert result.data == payload
 
     async def test_server_error_is_http_status(
-        self, router: respx.MockRouter, client: httpx.AsyncClient, provider: BaseApiProvider
+        self, router: respx.MockRouter, client: HttpClient, provider: BaseApiProvider
     ) -> None:
         router.route().respond(500, text="boom")
 
@@ -110,7 +110,7 @@ class ProviderContract:
         assert result.data is None
 
     async def test_non_json_body_is_invalid_json(
-        self, router: respx.MockRouter, client: httpx.AsyncClient, provider: BaseApiProvider
+        self, router: respx.MockRouter, client: HttpClient, provider: BaseApiProvider
     ) -> None:
         router.route().respond(200, text="<html>maintenance</html>")
 
@@ -120,7 +120,7 @@ class ProviderContract:
         assert not result.is_validation_error
 
     async def test_missing_required_field_is_validation_error(
-        self, router: respx.MockRouter, client: httpx.AsyncClient, provider: BaseApiProvider
+        self, router: respx.MockRouter, client: HttpClient, provider: BaseApiProvider
     ) -> None:
         model = provider.response_model
         assert model is not None, "a provider should declare its response_model"

@@ -20,11 +20,11 @@ from sqlalchemy.orm import Session
 
 from app.calllog import histogram
 from app.calllog.rollup import ROLLUPS, bucket_of
-from app.integrations.errors import ErrorKind
+from app.core.errors import ErrorKind
 from app.models import ROLLUP_BUCKET_S, ExternalApiLog
-from app.observability.log_queries import as_utc
-from app.observability.schemas import SeriesPoint
-from app.observability.stats_queries import (
+from app.queries.logs import as_utc
+from app.queries.schemas import SeriesPoint
+from app.queries.stats import (
     PERCENTILES,
     ProviderFigures,
     last_errors,

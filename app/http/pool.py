@@ -1,11 +1,10 @@
-"""`NativePool`: the direct path's own keep-alive HTTP/1.1 GET client, on asyncio protocols.
+"""`ConnectionPool`: the direct path's keep-alive HTTP/1.1 GET client, on asyncio protocols.
 
 aiohttp's request machinery (ClientRequest, ClientResponse, StreamReader, traces, a timer per
 read) costs about three times what a plain protocol and the llhttp parser need for one small
 GET (`bench/transport_cpu.py`: 0.33x of raw aiohttp), and every provider call on the shared
-client makes one. So `AiohttpTransport.fetch`, the direct path of `FanoutClient.fetch_capped`,
-runs here; httpx's own path (`handle_async_request`) keeps aiohttp. This does only what
-that path needs:
+client makes one. So `HttpClient.fetch_json`'s direct path runs here; httpx's own requests
+keep `AiohttpTransport`. This does only what that path needs:
 
 * GET over HTTP/1.1, http and https; keep-alive up to `keepalive_expiry`; at most
   `max_connections` open at once, a caller past that waiting up to the pool timeout (an idle
@@ -31,7 +30,7 @@ import httpx
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from app.integrations._native_conn import Connection, Origin, request_head
+from app.http.connection import Connection, Origin, request_head
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 Timeouts = tuple[float | None, float | None, float | None]  # connect, read, pool
@@ -52,7 +51,7 @@ class _StaleConnection(Exception):
     """A reused connection was closed before any byte of the answer arrived."""
 
 
-class NativePool:
+class ConnectionPool:
     """Keep-alive connections per origin, at most `max_connections` open in all."""
 
     def __init__(
@@ -256,4 +255,4 @@ class NativePool:
         return cached
 
 
-__all__ = ["Fetched", "NativePool"]
+__all__ = ["ConnectionPool", "Fetched"]

@@ -20,10 +20,10 @@ import httpx
 import pytest
 
 from app.core.config import Settings
+from app.core.errors import ErrorKind
+from app.http.aiohttp_transport import AiohttpTransport
+from app.http.client import HttpClient, create_http_client
 from app.integrations.base import BaseApiProvider, Params
-from app.integrations.errors import ErrorKind
-from app.integrations.http_client import FanoutClient, create_http_client
-from app.integrations.transport import AiohttpTransport
 
 
 class _Protocol(asyncio.Protocol):
@@ -332,7 +332,7 @@ async def test_any_transport_can_be_passed_in() -> None:
         return httpx.Response(201, json={"url": str(request.url)})
 
     async with create_http_client(_settings(), httpx.MockTransport(answer)) as client:
-        assert isinstance(client, FanoutClient)
+        assert isinstance(client, HttpClient)
         response = await client.get("http://upstream.test/x", params={"k": "v w"})
         assert response.status_code == 201
         assert response.json() == {"url": "http://upstream.test/x?k=v+w"}

@@ -1,4 +1,4 @@
-"""Response models of the logs, stats, requests and readiness endpoints (with examples)."""
+"""Response models of the logs, stats and requests endpoints (with examples)."""
 
 from datetime import datetime
 from typing import Any, Literal
@@ -163,29 +163,3 @@ class StatsResponse(BaseModel):
     )
     providers: list[ProviderStats]
     series: list[SeriesPoint] = Field(description="Every bucket of the window, oldest first.")
-
-
-class CheckResult(BaseModel):
-    ok: bool
-    detail: str
-
-
-class Readiness(BaseModel):
-    """`ok` is true when every check passed; each check says what failed."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "ok": False,
-                    "checks": {
-                        "database": {"ok": True, "detail": "reachable"},
-                        "call_log": {"ok": False, "detail": "120 rows dropped"},
-                    },
-                }
-            ]
-        }
-    )
-
-    ok: bool
-    checks: dict[str, CheckResult]

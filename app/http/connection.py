@@ -1,4 +1,4 @@
-"""One connection of `native_http.NativePool`: an asyncio protocol fed to httptools' parser.
+"""One connection of `ConnectionPool` (`pool.py`): an asyncio protocol fed to httptools' parser.
 
 It carries one request at a time. The pool writes the head and awaits `waiter`; the parser's
 callbacks fill in the answer and resolve it (or fail it with an httpx exception).

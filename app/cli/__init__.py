@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import uvicorn
 
+from app.cli.keys import add_keys_command
 from app.core.config import get_settings
 from app.core.logging import configure_logging, logging_config
 from app.core.migrate import upgrade_to_head
-from app.security.keys_cli import add_keys_command
 
 
 def _serve(args: argparse.Namespace) -> None:

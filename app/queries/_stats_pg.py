@@ -12,7 +12,7 @@ from sqlalchemy import TextClause, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import String
 
-from app.integrations.errors import ErrorKind
+from app.core.errors import ErrorKind
 
 # Enum values, not client input: safe to inline as SQL literals.
 _KIND_COUNTS = ", ".join(

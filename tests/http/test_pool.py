@@ -1,4 +1,4 @@
-"""`NativePool`, the direct path's own client, against a real server scripted per path.
+"""`ConnectionPool`, the direct path's own client, against a real server scripted per path.
 
 `test_direct_path.py` already holds it to aiohttp's results for nine upstream behaviours; these
 are the parts of HTTP/1.1 it owns: keep-alive and its staleness, the connection limit, the
@@ -16,8 +16,8 @@ import pytest
 import trustme
 from yarl import URL
 
-from app.integrations._native_conn import MAX_HEAD_BYTES, Connection
-from app.integrations.native_http import NativePool
+from app.http.connection import MAX_HEAD_BYTES, Connection
+from app.http.pool import ConnectionPool
 
 NO_TIMEOUTS = (1.0, 1.0, 1.0)
 OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
@@ -96,8 +96,8 @@ async def server() -> AsyncIterator[ScriptedServer]:
 
 
 @pytest.fixture
-async def pool() -> AsyncIterator[NativePool]:
-    native = NativePool(max_connections=4)
+async def pool() -> AsyncIterator[ConnectionPool]:
+    native = ConnectionPool(max_connections=4)
     yield native
     await native.aclose()
 
@@ -110,7 +110,9 @@ async def _poll(condition: object, what: str) -> None:
     raise AssertionError(f"never happened: {what}")
 
 
-async def test_keep_alive_reuses_one_connection(server: ScriptedServer, pool: NativePool) -> None:
+async def test_keep_alive_reuses_one_connection(
+    server: ScriptedServer, pool: ConnectionPool
+) -> None:
     for _ in range(5):
         fetched = await pool.get(server.url("/ok"), [], NO_TIMEOUTS, 100)
         assert (fetched.status, fetched.body) == (200, b"{}")
@@ -119,7 +121,7 @@ async def test_keep_alive_reuses_one_connection(server: ScriptedServer, pool: Na
 
 
 async def test_a_stale_kept_alive_connection_is_retried_once_on_a_new_one(
-    server: ScriptedServer, pool: NativePool
+    server: ScriptedServer, pool: ConnectionPool
 ) -> None:
     await pool.get(server.url("/ok"), [], NO_TIMEOUTS, 100)
     # The kept-alive connection closes without answering; the request goes out again.
@@ -129,7 +131,7 @@ async def test_a_stale_kept_alive_connection_is_retried_once_on_a_new_one(
 
 
 async def test_a_new_connection_closed_before_answering_is_not_retried(
-    server: ScriptedServer, pool: NativePool
+    server: ScriptedServer, pool: ConnectionPool
 ) -> None:
     with pytest.raises(httpx.RemoteProtocolError, match="before answering"):
         await pool.get(server.url("/close"), [], NO_TIMEOUTS, 100)
@@ -139,7 +141,7 @@ async def test_a_new_connection_closed_before_answering_is_not_retried(
 async def test_at_most_max_connections_open_the_rest_wait_or_time_out(
     server: ScriptedServer,
 ) -> None:
-    pool = NativePool(max_connections=2)
+    pool = ConnectionPool(max_connections=2)
     calls = [
         asyncio.ensure_future(pool.get(server.url("/held"), [], NO_TIMEOUTS, 100)) for _ in range(4)
     ]
@@ -153,7 +155,7 @@ async def test_at_most_max_connections_open_the_rest_wait_or_time_out(
 
 
 async def test_a_header_with_a_line_break_is_refused_before_sending(
-    server: ScriptedServer, pool: NativePool
+    server: ScriptedServer, pool: ConnectionPool
 ) -> None:
     with pytest.raises(httpx.LocalProtocolError, match="line break"):
         await pool.get(server.url("/ok"), [("X-Tenant", "t1\r\nX-Admin: yes")], NO_TIMEOUTS, 100)
@@ -161,7 +163,7 @@ async def test_a_header_with_a_line_break_is_refused_before_sending(
 
 
 async def test_the_head_names_the_host_once_a_providers_own_host_wins(
-    server: ScriptedServer, pool: NativePool
+    server: ScriptedServer, pool: ConnectionPool
 ) -> None:
     await pool.get(server.url("/ok?a=1%202"), [("User-Agent", "t")], NO_TIMEOUTS, 100)
     await pool.get(server.url("/ok"), [("host", "api.example")], NO_TIMEOUTS, 100)
@@ -172,7 +174,7 @@ async def test_the_head_names_the_host_once_a_providers_own_host_wins(
 
 
 async def test_answers_read_to_the_close_and_after_an_informational_one(
-    server: ScriptedServer, pool: NativePool
+    server: ScriptedServer, pool: ConnectionPool
 ) -> None:
     fetched = await pool.get(server.url("/until-close"), [], NO_TIMEOUTS, 100)
     assert (fetched.status, fetched.body) == (200, b'{"read": "to the end"}')
@@ -181,13 +183,13 @@ async def test_answers_read_to_the_close_and_after_an_informational_one(
 
 
 async def test_a_head_over_the_cap_is_a_protocol_error(
-    server: ScriptedServer, pool: NativePool
+    server: ScriptedServer, pool: ConnectionPool
 ) -> None:
     with pytest.raises(httpx.RemoteProtocolError, match="head over"):
         await pool.get(server.url("/huge-head"), [], NO_TIMEOUTS, 100)
 
 
-async def test_nothing_listening_is_a_connect_error(pool: NativePool) -> None:
+async def test_nothing_listening_is_a_connect_error(pool: ConnectionPool) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -203,7 +205,7 @@ async def test_https_with_a_trusted_certificate_and_not_with_an_unknown_one() ->
     ca.configure_trust(client_tls)
     server = ScriptedServer()
     await server.start(server_tls)
-    trusting, untrusting = NativePool(ssl_context=client_tls), NativePool()
+    trusting, untrusting = ConnectionPool(ssl_context=client_tls), ConnectionPool()
     try:
         for _ in range(2):
             fetched = await trusting.get(server.url("/ok"), [], NO_TIMEOUTS, 100)
@@ -221,7 +223,7 @@ async def test_https_with_a_trusted_certificate_and_not_with_an_unknown_one() ->
 
 async def test_a_read_timer_left_from_an_earlier_request_leaves_the_next_one_alone() -> None:
     # A timer re-armed during request A outlives it; B, on the same connection, has its own.
-    pool = NativePool()
+    pool = ConnectionPool()
     pool.loop = asyncio.get_running_loop()
     conn = Connection(pool, ("http", "127.0.0.1", 80))
     first, second = pool.loop.create_future(), pool.loop.create_future()
@@ -241,7 +243,7 @@ async def test_idle_connections_past_their_keep_alive_are_swept_whatever_their_o
 ) -> None:
     other = ScriptedServer()
     await other.start()
-    pool = NativePool(keepalive_expiry=30)
+    pool = ConnectionPool(keepalive_expiry=30)
     try:
         await pool.get(other.url("/ok"), [], NO_TIMEOUTS, 100)
         (stale,) = [c for idle in pool._idle.values() for c in idle]

@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.integrations import redaction
-from app.integrations.redaction import REDACTED, Redactor, redact_data, redact_text, redact_url
+from app.security import redaction
 from app.security.log_redaction import install_log_redaction
+from app.security.redaction import REDACTED, Redactor, redact_data, redact_text, redact_url
 
 
 @pytest.mark.parametrize(

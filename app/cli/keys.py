@@ -12,7 +12,7 @@ from typing import Any
 
 from app.core.config import get_settings
 from app.integrations.registry import ProviderRegistry
-from app.security.api_keys import ApiKeyEntry, generate_key, hash_key
+from app.security.api_keys import ApiKeyEntry, KeyConfigError, generate_key, hash_key, parse_entries
 
 
 def add_keys_command(commands: "argparse._SubParsersAction[Any]") -> None:
@@ -36,8 +36,15 @@ def api_keys_line(entries: Sequence[ApiKeyEntry]) -> str:
     return "API_KEYS=" + shlex.quote(json.dumps(payload, separators=(",", ":")))
 
 
+def _configured() -> list[ApiKeyEntry]:
+    try:
+        return parse_entries(get_settings().api_keys)
+    except KeyConfigError as exc:
+        raise SystemExit(str(exc)) from None
+
+
 def _new(args: argparse.Namespace) -> None:
-    existing = list(get_settings().api_keys)
+    existing = _configured()
     if any(e.name == args.name for e in existing):
         raise SystemExit(f"a key named {args.name!r} is already configured; pick another name")
     providers = None
@@ -59,7 +66,7 @@ def _new(args: argparse.Namespace) -> None:
 
 
 def _list(_: argparse.Namespace) -> None:
-    entries = get_settings().api_keys
+    entries = _configured()
     if not entries:
         print("no API keys configured: only loopback clients may call (not in production)")
         return
@@ -69,7 +76,7 @@ def _list(_: argparse.Namespace) -> None:
 
 
 def _revoke(args: argparse.Namespace) -> None:
-    existing = get_settings().api_keys
+    existing = _configured()
     kept = [e for e in existing if e.name != args.name]
     if len(kept) == len(existing):
         names = ", ".join(e.name for e in existing) or "none"

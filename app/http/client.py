@@ -1,24 +1,36 @@
-"""The one `httpx.AsyncClient` of the app, on our aiohttp transport (`transport.py`).
+"""`HttpClient`: the one client of the app, and the only thing providers call.
 
-Measured by `bench/transport_cpu.py` (20 concurrent GETs to a local server in another
-process, CPU of the calling process per fan-out): httpx's default transport costs about 10x
-raw aiohttp (httpcore's pool bookkeeping, h11 parsing in Python); httpx-aiohttp about 3x and
-it maps errors wrongly; our transport about 2.5x with the cookie jar off. See bench/README.md.
+It is an `httpx.AsyncClient` (providers and tests keep httpx's API, `MockTransport` and respx)
+with one method of its own, `fetch_json`: a request whose JSON answer is read under a size
+cap. That method chooses its own path, so no caller ever asks which client it holds:
 
-The client keeps the httpx API, so providers and tests are unchanged, and any transport
-(`httpx.MockTransport`, a respx router) can still be passed in.
+* the direct path, on a client built with our `ConnectionPool` (`create_http_client`): the
+  URL httpx would build (cached), no `httpx.Request`/`httpx.Response`, our own HTTP/1.1
+  pool (`pool.py`). Every provider call in production takes it;
+* httpx's path, on any other client (a test's `MockTransport`, a respx router, a client with
+  extra hooks, params or mounts) or when the call follows redirects: the same checks and
+  errors through `send(stream=True)` (`body.py`).
+
+httpx's own requests (`client.get`, `client.post`, ...) run on `AiohttpTransport`
+(`aiohttp_transport.py`). Measured by `bench/transport_cpu.py` (20 concurrent GETs to a local
+server in another process, CPU of the calling process per fan-out): httpx's default transport
+costs about 10x raw aiohttp, ours about 2.5x, the direct path a third of raw aiohttp.
 """
 
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
+import orjson
+from aiohttp.hdrs import CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER
 from yarl import URL
 
 from app.core.config import Settings
-from app.integrations.native_http import Fetched
-from app.integrations.tracking import CALL_TRACKING_HOOKS, current_call
-from app.integrations.transport import AiohttpTransport
+from app.core.errors import ResponseTooLargeError, UpstreamStatusError
+from app.http import body
+from app.http.aiohttp_transport import AiohttpTransport
+from app.http.pool import ConnectionPool, Fetched
+from app.http.tracking import CALL_TRACKING_HOOKS, current_call
 
 
 class NoCookies(httpx.Cookies):
@@ -40,7 +52,7 @@ _HEADER_SETS = 256  # distinct (client headers, provider headers) pairs: a handf
 _SCALARS = (str, int, float, bool)
 
 
-class FanoutClient(httpx.AsyncClient):
+class HttpClient(httpx.AsyncClient):
     """`httpx.AsyncClient` with no client-level cookie jar and a cache of built URLs.
 
     * Cookies: the client-level jar is always empty (see `NoCookies`); a request may still
@@ -56,23 +68,21 @@ class FanoutClient(httpx.AsyncClient):
 
     _NO_COOKIES = NoCookies()
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, pool: ConnectionPool | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("event_hooks", CALL_TRACKING_HOOKS)
         super().__init__(**kwargs)
         self._url_cache: dict[tuple[str, tuple[tuple[str, Any], ...]], httpx.URL] = {}
         self._direct_urls: dict[tuple[str, tuple[tuple[str, Any], ...]], URL] = {}
         self._merged_headers: dict[tuple[Any, ...], list[tuple[str, str]]] = {}
-        transport = kwargs.get("transport")
-        # The direct path stands in for our transport and the call-tracking hooks only.
-        self._direct = (
-            transport
-            if isinstance(transport, AiohttpTransport)
-            and not kwargs.get("mounts")
-            and kwargs.get("event_hooks") is CALL_TRACKING_HOOKS
+        # The direct path does what the call-tracking hooks do, and nothing other hooks or
+        # mounts would: with those, every call goes through httpx.
+        self._pool = (
+            pool
+            if not kwargs.get("mounts") and kwargs["event_hooks"] is CALL_TRACKING_HOOKS
             else None
         )
-        # True when `fetch_capped` may be used: our transport, no hooks but call tracking, no
-        # client-level params. An attribute, not a property: every provider call reads it.
-        self.has_direct_path = self._direct is not None and not self._params
+        # An attribute, not a property: every provider call reads it.
+        self.has_direct_path = self._pool is not None and not self._params
 
     @property
     def params(self) -> httpx.QueryParams:
@@ -81,26 +91,68 @@ class FanoutClient(httpx.AsyncClient):
     @params.setter
     def params(self, params: Any) -> None:
         self._params = httpx.QueryParams(params)
-        self.has_direct_path = self._direct is not None and not self._params
+        self.has_direct_path = self._pool is not None and not self._params
 
-    async def fetch_capped(
+    async def fetch_json(
         self,
         url: str,
         *,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeouts: httpx.Timeout | None = None,
+        limit: int,
+        same_origin_redirects: bool = False,
+    ) -> Any:
+        """GET `url` and return its JSON value, the body read up to `limit` bytes.
+
+        A non-2xx answer raises `UpstreamStatusError`, a declared non-JSON type
+        `InvalidPayloadError`, a body over the cap `ResponseTooLargeError`, and a body that is
+        not JSON `orjson.JSONDecodeError`; the network's failures are httpx's exceptions.
+        `timeouts` replace the client's; redirects are followed only to the same origin,
+        and only when asked.
+
+        The direct path runs in this coroutine rather than one more below it: every call of
+        every provider runs it.
+        """
+        if not self.has_direct_path or same_origin_redirects:
+            return await body.fetch_json_via_httpx(
+                self, url, params, headers, timeouts, limit, same_origin_redirects
+            )
+        fetched = await self._fetch_capped(url, params, headers, timeouts, limit)
+        status, response_headers = fetched.status, fetched.headers
+        if not 200 <= status < 300:
+            raise UpstreamStatusError(status, fetched.reason, response_headers.get(RETRY_AFTER))
+        content_type = response_headers.get(CONTENT_TYPE)
+        if content_type is not None and "json" not in content_type.lower():
+            raise body.not_json(content_type)
+        if fetched.body is None:
+            raise ResponseTooLargeError(limit, fetched.declared_length)
+        if CONTENT_ENCODING in response_headers:
+            # Rare (upstreams answer small JSON plainly): let httpx decode it, capped as ever.
+            encoded = httpx.Response(
+                status,
+                headers=list(response_headers.items()),
+                stream=httpx.ByteStream(fetched.body),
+            )
+            return orjson.loads(await body.read_capped(encoded, limit, None))
+        return orjson.loads(fetched.body)
+
+    async def _fetch_capped(
+        self,
+        url: str,
         params: Mapping[str, Any] | None,
         headers: Mapping[str, str] | None,
         timeouts: httpx.Timeout | None,
         limit: int,
     ) -> Fetched:
-        """GET with the body read up to `limit` bytes, skipping httpx's request/response.
+        """GET on our pool with the body read up to `limit` bytes, skipping httpx's objects.
 
-        What `get_json` would do through `send`, for a fraction of the CPU (bench/README.md):
-        the URL httpx builds (cached), the client's headers merged the way httpx merges
-        them, the client's or the given timeouts, the call-tracking hooks' bookkeeping, and
-        the transport's error mapping (httpx exceptions). Only when `has_direct_path`.
+        What httpx would send: the URL it builds (cached), the client's headers merged the
+        way it merges them, the client's or the given timeouts, the call-tracking hooks'
+        bookkeeping, and httpx's exceptions. Only when `has_direct_path`.
         """
-        transport = self._direct
-        assert transport is not None, "no direct path: check has_direct_path first"
+        pool = self._pool
+        assert pool is not None, "no direct path: check has_direct_path first"
         key = _cache_key(url, params)
         target = self._direct_urls.get(key) if key is not None else None
         if target is None:
@@ -117,7 +169,7 @@ class FanoutClient(httpx.AsyncClient):
             request_id = state.request_id
         sent = self._headers_for(headers, request_id)
         spec = timeouts or self.timeout
-        fetched = await transport.fetch(target, sent, (spec.connect, spec.read, spec.pool), limit)
+        fetched = await pool.get(target, sent, (spec.connect, spec.read, spec.pool), limit)
         if state is not None:
             state.status_code = fetched.status
         return fetched
@@ -155,6 +207,11 @@ class FanoutClient(httpx.AsyncClient):
             self._url_cache.clear()
         self._url_cache[key] = request.url
         return request
+
+    async def aclose(self) -> None:
+        if self._pool is not None:
+            await self._pool.aclose()
+        await super().aclose()
 
     @property
     def cookies(self) -> httpx.Cookies:
@@ -202,23 +259,33 @@ def _merged_headers(
 
 def create_http_client(
     settings: Settings, transport: httpx.AsyncBaseTransport | None = None
-) -> httpx.AsyncClient:
-    """Build the shared client; tests pass an `httpx.MockTransport` or a respx router."""
+) -> HttpClient:
+    """Build the shared client; tests pass an `httpx.MockTransport` or a respx router.
+
+    Without a transport: httpx's requests run on `AiohttpTransport` and `fetch_json` on our
+    own `ConnectionPool`, each holding at most `HTTP_MAX_CONNECTIONS`. With one, every call
+    goes through it.
+    """
     timeout = httpx.Timeout(
         settings.http_read_timeout_s,
         connect=settings.http_connect_timeout_s,
         pool=settings.http_connect_timeout_s,
     )
+    pool = None
     if transport is None:
         transport = AiohttpTransport(
             max_connections=settings.http_max_connections,
             keepalive_expiry=settings.http_keepalive_expiry_s,
         )
-    return FanoutClient(
+        pool = ConnectionPool(
+            max_connections=settings.http_max_connections,
+            keepalive_expiry=settings.http_keepalive_expiry_s,
+        )
+    return HttpClient(
         transport=transport,
+        pool=pool,
         timeout=timeout,
         # Redirects could leave the provider's origin: off unless a provider follows them itself.
         follow_redirects=False,
-        event_hooks=CALL_TRACKING_HOOKS,
         headers={"User-Agent": "api-fanout/0.1"},
     )

@@ -9,7 +9,7 @@ from sqlalchemy import Select, select, true, tuple_
 from sqlalchemy.orm import Session
 
 from app.models import ExternalApiLog
-from app.observability.schemas import LogRow
+from app.queries.schemas import LogRow
 
 MAX_PAGE = 500
 

@@ -16,11 +16,11 @@ from typing import Any
 from sqlalchemy import and_, bindparam, false, func, select, text, union_all
 from sqlalchemy.orm import Session
 
-from app.integrations.errors import ErrorKind
+from app.core.errors import ErrorKind
 from app.models import ExternalApiLog
-from app.observability import _stats_pg
-from app.observability.log_queries import as_utc
-from app.observability.schemas import LastError, SeriesPoint
+from app.queries import _stats_pg
+from app.queries.logs import as_utc
+from app.queries.schemas import LastError, SeriesPoint
 
 PERCENTILES = (0.5, 0.95, 0.99)
 # Bucket sizes a chart reads well; the smallest giving at most ~60 points is used.

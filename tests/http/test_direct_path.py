@@ -1,8 +1,9 @@
 """`get_json` on the shared client's direct path answers exactly as through httpx.
 
-The direct path (`FanoutClient.fetch_capped`) skips httpx's request and response objects.
-Every case runs twice against the same real server: once on the shared client, once on a
-`FanoutClient` subclass, which always takes httpx's path, and the results must match.
+The direct path (`HttpClient.fetch_json` on our `ConnectionPool`) skips httpx's request and
+response objects. Every case runs twice against the same real server: once on the shared
+client, once on an `HttpClient` built without a pool, which always takes httpx's path, and the
+results must match.
 """
 
 from collections.abc import AsyncIterator
@@ -11,18 +12,15 @@ from typing import Any
 import httpx
 import pytest
 
+from app.core.errors import ErrorKind
+from app.http.aiohttp_transport import AiohttpTransport
+from app.http.client import HttpClient, create_http_client
+from app.http.pool import ConnectionPool
 from app.integrations.base import BaseApiProvider, Params
-from app.integrations.errors import ErrorKind
-from app.integrations.http_client import FanoutClient, create_http_client
 from app.integrations.schemas import ExternalResponse
-from app.integrations.transport import AiohttpTransport
-from tests.integrations.test_http_client import MisbehavingServer, _settings, server
+from tests.http.test_client import MisbehavingServer, _settings, server
 
 __all__ = ["server"]
-
-
-class _HttpxPathClient(FanoutClient):
-    """Same transport and hooks; being a subclass, `get_json` goes through `send`."""
 
 
 class _JsonProvider(BaseApiProvider):
@@ -38,15 +36,16 @@ class _JsonProvider(BaseApiProvider):
     def endpoint(self) -> str:
         return self.url
 
-    async def _fetch(self, client: httpx.AsyncClient, params: Params) -> dict[str, Any]:
+    async def _fetch(self, client: HttpClient, params: Params) -> dict[str, Any]:
         return await self.get_json(client, self.url, params=params, headers=self.headers)
 
 
 @pytest.fixture
-async def clients() -> AsyncIterator[tuple[FanoutClient, FanoutClient]]:
+async def clients() -> AsyncIterator[tuple[HttpClient, HttpClient]]:
     direct = create_http_client(_settings(http_read_timeout_s=0.3))
-    assert isinstance(direct, FanoutClient) and direct.has_direct_path
-    via_httpx = _HttpxPathClient(
+    assert isinstance(direct, HttpClient) and direct.has_direct_path
+    # Same transport and hooks; without a pool, `fetch_json` goes through `send`.
+    via_httpx = HttpClient(
         transport=AiohttpTransport(),
         timeout=direct.timeout,
         event_hooks=direct.event_hooks,
@@ -83,7 +82,7 @@ def _comparable(result: ExternalResponse) -> dict[str, Any]:
 )
 async def test_both_paths_give_the_same_result(
     server: MisbehavingServer,
-    clients: tuple[FanoutClient, FanoutClient],
+    clients: tuple[HttpClient, HttpClient],
     path: str,
     kind: ErrorKind | None,
     status: int | None,
@@ -107,7 +106,7 @@ async def test_both_paths_give_the_same_result(
 
 
 async def test_both_paths_send_the_same_request(
-    server: MisbehavingServer, clients: tuple[FanoutClient, FanoutClient]
+    server: MisbehavingServer, clients: tuple[HttpClient, HttpClient]
 ) -> None:
     # A provider header overrides the client's own of the same name, whatever its case.
     # The call's own id replaces one the provider set, as the hook does.
@@ -136,15 +135,19 @@ async def test_both_paths_send_the_same_request(
 async def test_the_direct_path_is_off_for_any_other_transport_or_hooks() -> None:
     mock = httpx.MockTransport(lambda request: httpx.Response(200, json={}))
     async with create_http_client(_settings(), mock) as client:
-        assert isinstance(client, FanoutClient) and not client.has_direct_path
-    async with FanoutClient(transport=AiohttpTransport()) as client:  # no tracking hooks
+        assert isinstance(client, HttpClient) and not client.has_direct_path
+    async with HttpClient(transport=AiohttpTransport()) as client:  # no pool
         assert not client.has_direct_path
+    pool = ConnectionPool()
+    hooks: dict[str, list[Any]] = {"request": [], "response": []}
+    async with HttpClient(transport=AiohttpTransport(), pool=pool, event_hooks=hooks) as client:
+        assert not client.has_direct_path  # hooks of its own: they must run
 
 
 async def test_client_params_set_later_turn_the_direct_path_off_and_on() -> None:
     # The direct path sends no client-level params, so setting some must leave it.
     async with create_http_client(_settings()) as client:
-        assert isinstance(client, FanoutClient) and client.has_direct_path
+        assert isinstance(client, HttpClient) and client.has_direct_path
         client.params = {"tenant": "t1"}
         assert not client.has_direct_path
         assert client.params == httpx.QueryParams({"tenant": "t1"})
@@ -153,7 +156,7 @@ async def test_client_params_set_later_turn_the_direct_path_off_and_on() -> None
 
 
 async def test_client_headers_changed_after_a_call_are_sent(
-    server: MisbehavingServer, clients: tuple[FanoutClient, FanoutClient]
+    server: MisbehavingServer, clients: tuple[HttpClient, HttpClient]
 ) -> None:
     # The direct path caches merged headers: a change to the client's own must still show.
     direct, _ = clients

@@ -20,15 +20,13 @@ the connection pool and HTTP/1.1 parsing run in aiohttp's C speedups. Compared w
 """
 
 import ssl
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
 import aiohttp
 import httpx
 from yarl import URL
-
-from app.integrations.native_http import Fetched, NativePool
 
 _CHUNK_SIZE = 64 * 1024
 EAGER_BODY_MAX_BYTES = 64 * 1024
@@ -114,12 +112,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._dns_cache_ttl_s = dns_cache_ttl_s
         self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
         self._session: aiohttp.ClientSession | None = None
-        # The direct path's own connections (a pool of the same size beside aiohttp's).
-        self._native = NativePool(
-            max_connections=max_connections,
-            keepalive_expiry=keepalive_expiry,
-            ssl_context=ssl_context,
-        )
         self._timeouts: dict[tuple[Any, ...], aiohttp.ClientTimeout] = {}
 
     def _open_session(self) -> aiohttp.ClientSession:
@@ -209,24 +201,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             extensions=extensions,
         )
 
-    async def fetch(
-        self,
-        url: URL,
-        headers: Sequence[tuple[str, str]],
-        timeouts: tuple[float | None, float | None, float | None],
-        limit: int,
-    ) -> Fetched:
-        """GET `url` (already encoded) and read its body up to `limit` bytes.
-
-        The direct path of `FanoutClient.fetch_capped`: no `httpx.Request`/`httpx.Response`,
-        and not aiohttp either but our own pool (`native_http.py`), at a third of raw
-        aiohttp's CPU per call; same limits, same timeouts, httpx's exceptions. A body over `limit`
-        (declared or counted) is not read on: the connection is dropped instead.
-        """
-        return await self._native.get(url, headers, timeouts, limit)
-
     async def aclose(self) -> None:
-        await self._native.aclose()
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()

@@ -2,7 +2,7 @@
 
 `BaseApiProvider.execute` opens a `CallState` for each call; the shared client's event hooks
 (`CALL_TRACKING_HOOKS`) fill it in, whatever `_fetch` does, and its direct path
-(`FanoutClient.fetch_capped`) fills it in the same way.
+(`HttpClient.fetch_json`) fills it in the same way.
 """
 
 from contextvars import ContextVar

@@ -1,0 +1,31 @@
+"""The HTTP client: how every upstream call leaves the process.
+
+The provider framework (`app.integrations`) sees this module's names and nothing else:
+
+* `HttpClient`: an `httpx.AsyncClient` with `fetch_json`, a JSON GET read under a size cap.
+  Providers call it (or httpx's own API); it chooses its path itself, so a test's
+  `httpx.MockTransport` or a future transport plugs in with `create_http_client(settings,
+  transport)` and no caller checks which client it holds.
+* `create_http_client`: the shared client, built once by the app's lifespan.
+* `CallState` and `current_call`: what one provider call saw on the wire (attempts, last
+  status), filled in by the client on either path.
+
+Inside, one module per job:
+
+    client.py             HttpClient, create_http_client: path choice, URL and header caches
+    pool.py               ConnectionPool: our keep-alive HTTP/1.1 pool (the direct path)
+    connection.py         Connection: one socket of it, answers parsed by httptools
+    aiohttp_transport.py  AiohttpTransport: httpx's own requests, over aiohttp
+    body.py               capped body reads, JSON content types, same-origin redirects,
+                          and fetch_json's httpx path
+    tracking.py           CallState, current_call and the hooks that fill them in
+
+Failures are httpx's exceptions (`httpx.TimeoutException`, `httpx.TransportError`, ...) and
+the typed errors of `app.core.errors` (`UpstreamStatusError`, `InvalidPayloadError`,
+`ResponseTooLargeError`); `BaseApiProvider` maps both to an `ErrorKind`.
+"""
+
+from app.http.client import HttpClient, create_http_client
+from app.http.tracking import CallState, current_call
+
+__all__ = ["CallState", "HttpClient", "create_http_client", "current_call"]
