@@ -29,7 +29,6 @@ import sys
 import time
 from typing import Any
 
-import httpx
 import orjson
 import uvloop
 
@@ -72,7 +71,7 @@ class _NoDeadline(_Bench):
 
     async def execute(
         self,
-        client: httpx.AsyncClient,
+        client: HttpClient,
         params: Params,
         *,
         request_id: str,
@@ -85,13 +84,11 @@ class _NoDeadline(_Bench):
 class _Plain(_NoDeadline):
     """`bare`: the whole body on the client's direct path, no content-type or object check."""
 
-    async def _fetch(self, client: httpx.AsyncClient, params: Params) -> dict[str, Any]:
+    async def _fetch(self, client: HttpClient, params: Params) -> dict[str, Any]:
         query = {key: str(params.get(key, default)) for key, default in self.query.items()}
-        if not (isinstance(client, HttpClient) and client.has_direct_path):
+        if not client.has_direct_path:
             return self.parse_json_object(await client.get(self._url, params=query))
-        fetched = await client.fetch_capped(
-            self._url, params=query, headers=None, timeouts=None, limit=sys.maxsize
-        )
+        fetched = await client._fetch_capped(self._url, query, None, None, sys.maxsize)
         if not 200 <= fetched.status < 300 or fetched.body is None:
             raise UpstreamStatusError(fetched.status, fetched.reason, None)
         payload: dict[str, Any] = orjson.loads(fetched.body)
@@ -102,7 +99,7 @@ _TAG_WIDTH = 20  # the longest variant name, "with_call_deadline", and then some
 
 
 def _providers(base: type[_Bench], policy: dict[str, Any], tag: str) -> list[_Bench]:
-    settings = Settings(_env_file=None, demo_upstream_url=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, demo_upstream_url=None)
     out = []
     for i in range(FANOUT):
         # Names of one length in every variant: the upstream echoes the name in the body, and
@@ -127,7 +124,7 @@ SPLIT: dict[str, dict[str, Any]] = {
 async def measure(
     base_url: str, fanouts: int, rounds: int, split: bool = False
 ) -> dict[str, list[float]]:
-    settings = Settings(_env_file=None, demo_upstream_url=base_url)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, demo_upstream_url=base_url)
     client = create_http_client(settings)
     variants: dict[str, ApiIntegrationManager] = {}
     plan: list[tuple[str, type[_Bench], dict[str, Any]]] = [

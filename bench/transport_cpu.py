@@ -88,9 +88,7 @@ async def _direct(base: str) -> tuple[FanOut, Callable[[], Awaitable[None]]]:
     urls = _urls(base)
 
     async def one(url: str) -> None:
-        fetched = await client.fetch_capped(
-            url, params=PARAMS, headers=None, timeouts=None, limit=1 << 20
-        )
+        fetched = await client._fetch_capped(url, PARAMS, None, None, 1 << 20)
         assert fetched.status == 200
         assert fetched.body is not None
         orjson.loads(fetched.body)
@@ -114,7 +112,7 @@ VARIANTS: dict[str, Callable[[str], Awaitable[tuple[FanOut, Callable[[], Awaitab
         base
     ),
     "chosen: create_http_client (ours + no cookie jar + URL cache)": _ours,
-    "its direct path (`fetch_capped`, what `get_json` uses)": _direct,
+    "its direct path (`_fetch_capped`, what `get_json` uses)": _direct,
 }
 
 
