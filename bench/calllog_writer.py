@@ -25,7 +25,6 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -34,7 +33,7 @@ from app.core.config import Settings
 from app.core.db import create_db_engine
 from app.core.migrate import upgrade_to_head
 from app.core.runtime import tune_gc
-from app.http.client import create_http_client
+from app.http.client import HttpClient, create_http_client
 from app.integrations.manager import ApiIntegrationManager, CallLogSink
 from app.integrations.providers._demo import DemoProvider
 from app.integrations.registry import ProviderRegistry
@@ -128,7 +127,7 @@ async def fan_outs(
     manager: ApiIntegrationManager,
     settings: Settings,
     *,
-    client: httpx.AsyncClient | None = None,
+    client: HttpClient | None = None,
     seconds: float = 0,
     count: int = 0,
     concurrency: int = 128,
@@ -290,7 +289,7 @@ def main() -> None:
             os.sched_setaffinity(sim.pid, {1})
             os.sched_setaffinity(0, {0})
         try:
-            settings = Settings(_env_file=None, demo_upstream_url=sim_url)  # type: ignore[call-arg]
+            settings = Settings(_env_file=None, demo_upstream_url=sim_url)
             fan_url = f"sqlite:///{base / 'fan.db'}"
             figures = (
                 asyncio.run(

@@ -56,7 +56,7 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         return
     if _session is None:
         # The same pool size as the service's client, so neither queues where the other not.
-        limit = Settings(_env_file=None).http_max_connections  # type: ignore[call-arg]
+        limit = Settings(_env_file=None).http_max_connections
         _session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit))
     session = _session
     results = await asyncio.gather(

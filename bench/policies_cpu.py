@@ -29,7 +29,6 @@ import sys
 import time
 from typing import Any
 
-import httpx
 import uvloop
 
 from app.core.config import Settings
@@ -70,7 +69,7 @@ class _NoDeadline(_Bench):
 
     async def execute(
         self,
-        client: httpx.AsyncClient,
+        client: HttpClient,
         params: Params,
         *,
         request_id: str,
@@ -83,9 +82,9 @@ class _NoDeadline(_Bench):
 class _Plain(_NoDeadline):
     """`bare`: the whole body on the client's direct path, no object check."""
 
-    async def _fetch(self, client: httpx.AsyncClient, params: Params) -> dict[str, Any]:
+    async def _fetch(self, client: HttpClient, params: Params) -> dict[str, Any]:
         query = {key: str(params.get(key, default)) for key, default in self.query.items()}
-        if not (isinstance(client, HttpClient) and client.has_direct_path):
+        if not client.has_direct_path:
             return self.parse_json_object(await client.get(self._url, params=query))
         payload: dict[str, Any] = await client.fetch_json(
             self._url, params=query, limit=sys.maxsize
@@ -97,7 +96,7 @@ _TAG_WIDTH = 20  # the longest variant name, "with_call_deadline", and then some
 
 
 def _providers(base: type[_Bench], policy: dict[str, Any], tag: str) -> list[_Bench]:
-    settings = Settings(_env_file=None, demo_upstream_url=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, demo_upstream_url=None)
     out = []
     for i in range(FANOUT):
         # Names of one length in every variant: the upstream echoes the name in the body, and
@@ -122,7 +121,7 @@ SPLIT: dict[str, dict[str, Any]] = {
 async def measure(
     base_url: str, fanouts: int, rounds: int, split: bool = False
 ) -> dict[str, list[float]]:
-    settings = Settings(_env_file=None, demo_upstream_url=base_url)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, demo_upstream_url=base_url)
     client = create_http_client(settings)
     variants: dict[str, ApiIntegrationManager] = {}
     plan: list[tuple[str, type[_Bench], dict[str, Any]]] = [

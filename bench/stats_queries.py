@@ -17,6 +17,7 @@ requests after one warm-up, with the slowest also shown.
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import statistics
@@ -125,7 +126,7 @@ async def _measure(url: str, runs: int) -> list[tuple[str, float, float]]:
         database_url=url,
         db_auto_migrate=False,
         demo_upstream_url="http://127.0.0.1:9",
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
     )
     app = create_app(settings)
     results = []
@@ -141,7 +142,7 @@ async def _measure(url: str, runs: int) -> list[tuple[str, float, float]]:
                     "/integrations/logs", params={"limit": 50, "cursor": deep["next_cursor"]}
                 )
             ).json()
-        cases: list[tuple[str, dict[str, object]]] = [
+        cases: list[tuple[str, dict[str, str | int]]] = [
             ("stats window=24h, all providers", {"window": "24h"}),
             ("stats window=24h, provider=weather", {"window": "24h", "provider": "weather"}),
             ("stats window=1h, all providers", {"window": "1h"}),
@@ -149,10 +150,10 @@ async def _measure(url: str, runs: int) -> list[tuple[str, float, float]]:
         ]
         for label, params in cases:
             med, worst = await _time(
-                lambda p=params: client.get("/integrations/stats", params=p), runs
+                functools.partial(client.get, "/integrations/stats", params=params), runs
             )
             results.append((label, med, worst))
-        pages: list[tuple[str, dict[str, object]]] = [
+        pages: list[tuple[str, dict[str, str | int]]] = [
             ("logs first page (50)", {"limit": 50}),
             ("logs page 21 via cursor", {"limit": 50, "cursor": deep["next_cursor"]}),
             ("logs provider=weather", {"limit": 50, "provider": "weather"}),
@@ -165,14 +166,14 @@ async def _measure(url: str, runs: int) -> list[tuple[str, float, float]]:
         ]
         for label, params in pages:
             med, worst = await _time(
-                lambda p=params: client.get("/integrations/logs", params=p), runs
+                functools.partial(client.get, "/integrations/logs", params=params), runs
             )
             results.append((label, med, worst))
     return results
 
 
 def _postgres_scratch(server_url: str) -> tuple[str, Callable[[], None]]:
-    server = Settings(database_url=server_url, _env_file=None).database_url  # type: ignore[call-arg]
+    server = Settings(database_url=server_url, _env_file=None).database_url
     name = f"fanout_bench_{uuid.uuid4().hex[:10]}"
     admin = create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:

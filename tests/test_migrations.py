@@ -7,10 +7,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import insert, inspect, select
 
+from app.calllog.rollup import LOGS
 from app.calllog.rollup_rebuild import rebuild_rollups
 from app.core.db import create_db_engine
 from app.core.migrate import alembic_config, upgrade_to_head
-from app.models import Base, ExternalApiLog, ExternalApiLogRollup
+from app.models import Base, ExternalApiLogRollup
 
 SEED_COLUMNS = {
     "id",
@@ -78,7 +79,7 @@ def test_0006_backfills_the_rollup_from_the_rows_already_stored(database_url: st
     engine = create_db_engine(database_url)
     try:
         with engine.begin() as conn:
-            conn.execute(insert(ExternalApiLog.__table__), rows)
+            conn.execute(insert(LOGS), rows)
         command.upgrade(config, "head")
         with engine.connect() as conn:
             columns = ExternalApiLogRollup.__table__.c

@@ -64,14 +64,15 @@ def row_counts(url: str) -> tuple[int, int, dict[str, int]]:
             total, distinct = conn.execute(
                 text("SELECT count(*), count(DISTINCT log_id) FROM external_api_logs")
             ).one()
-            per_request = dict(
-                conn.execute(
+            per_request = {
+                str(request_id): int(count)
+                for request_id, count in conn.execute(
                     text("SELECT request_id, count(*) FROM external_api_logs GROUP BY request_id")
                 ).all()
-            )
+            }
     finally:
         engine.dispose()
-    return int(total), int(distinct), {str(k): int(v) for k, v in per_request.items()}
+    return int(total), int(distinct), per_request
 
 
 def duplicated_calls(url: str) -> int:

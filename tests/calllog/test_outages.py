@@ -19,7 +19,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
-from app.calllog import CallLogWriter
+from app.calllog import CallLogWriter, WriterStats
 from app.core.migrate import upgrade_to_head
 from app.main import create_app
 from app.simulator import Simulator
@@ -50,6 +50,11 @@ def writer_of(app: FastAPI) -> CallLogWriter:
     return writer
 
 
+async def wait_for_stats(writer: CallLogWriter, condition: Callable[[WriterStats], bool]) -> None:
+    """Poll (bounded, in a thread) until `condition` holds of one snapshot of the stats."""
+    await asyncio.to_thread(wait_until, lambda: condition(writer.stats()))
+
+
 async def run_outage(
     app: FastAPI, break_db: Callable[[], None], heal_db: Callable[[], None]
 ) -> list[dict[str, Any]]:
@@ -60,11 +65,11 @@ async def run_outage(
         break_db()
         answers += await load(client, 20)  # every one answered while the database is out
         # Strict answers come only after the spool took their rows; fast mode spools soon after.
-        await asyncio.to_thread(wait_until, lambda w=writer: w.stats().spooled > 0)
+        await wait_for_stats(writer, lambda stats: stats.spooled > 0)
         assert writer.health().healthy  # rows are durable in the spool: no alarm
         heal_db()
         answers += await load(client, 20)
-        await asyncio.to_thread(wait_until, lambda w=writer: w.stats().spool_rows == 0)
+        await wait_for_stats(writer, lambda stats: stats.spool_rows == 0)
     return answers
 
 
@@ -145,7 +150,7 @@ async def test_spool_cap_reached_raises_the_alarm_and_fails_readyz(
     async for client in api_client(app):
         writer = writer_of(app)
         answers = await load(client, 10)  # fast mode: answers go out at once
-        await asyncio.to_thread(wait_until, lambda w=writer: w.stats().alarm)
+        await wait_for_stats(writer, lambda stats: stats.alarm)
         health = writer.health()
         assert not health.healthy and "spool cannot take rows" in health.reasons[0]
         assert "call log ALARM" in caplog.text
@@ -154,11 +159,9 @@ async def test_spool_cap_reached_raises_the_alarm_and_fails_readyz(
         assert "spool" in ready.text
         # The database comes back: the spool and the held rows drain, the alarm clears.
         await asyncio.to_thread(upgrade_to_head, sqlite_url)
-        await asyncio.to_thread(
-            wait_until,
-            lambda w=writer: (
-                not w.stats().alarm and w.stats().queued == 0 and w.stats().spool_rows == 0
-            ),
+        await wait_for_stats(
+            writer,
+            lambda stats: not stats.alarm and stats.queued == 0 and stats.spool_rows == 0,
         )
         assert writer.health().healthy
         assert (await client.get("/readyz")).status_code == 200

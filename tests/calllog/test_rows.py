@@ -1,5 +1,7 @@
 """`BatchInsert.fresh`: COPY on PostgreSQL, the same stored values, and no duplicate on a race."""
 
+from typing import Any
+
 from sqlalchemy import select
 
 from app.calllog.rows import BatchInsert, to_row
@@ -9,7 +11,7 @@ from app.models import ExternalApiLog
 from tests.calllog.helpers import result
 
 
-def stored(url: str) -> list[tuple[object, ...]]:
+def stored(url: str) -> list[tuple[Any, ...]]:
     engine = create_db_engine(url)
     try:
         with engine.connect() as conn:

@@ -23,10 +23,10 @@ def test_every_setting_is_in_env_example_and_readme() -> None:
 
 @pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
 def test_postgres_urls_use_psycopg3(scheme: str) -> None:
-    settings = Settings(database_url=f"{scheme}://u@h/db", _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(database_url=f"{scheme}://u@h/db", _env_file=None)
     assert settings.database_url == "postgresql+psycopg://u@h/db"
 
 
 def test_bad_values_are_refused_with_the_field_named() -> None:
     with pytest.raises(ValidationError, match="request_timeout_ms"):
-        Settings(request_timeout_ms=0, _env_file=None)  # type: ignore[call-arg]
+        Settings(request_timeout_ms=0, _env_file=None)

@@ -14,7 +14,7 @@ import json
 import socket
 from collections import Counter
 from collections.abc import AsyncIterator
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 import pytest
@@ -140,7 +140,7 @@ def _settings(**overrides: Any) -> Settings:
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
+async def client() -> AsyncIterator[HttpClient]:
     async with create_http_client(_settings(http_read_timeout_s=0.3)) as c:
         yield c
 
@@ -280,17 +280,17 @@ async def test_closing_an_unread_body_drops_the_connection(
 
 class _EchoProvider(BaseApiProvider):
     name = "echo"
-    path: ClassVar[str] = "/echo"
 
-    def __init__(self, settings: Settings, base: str) -> None:
+    def __init__(self, settings: Settings, base: str, path: str) -> None:
         super().__init__(settings)
         self.base = base
+        self.path = path
 
     @property
     def endpoint(self) -> str:
         return self.base + self.path
 
-    async def _fetch(self, client: httpx.AsyncClient, params: Params) -> dict[str, Any]:
+    async def _fetch(self, client: HttpClient, params: Params) -> dict[str, Any]:
         response = await client.get(self.endpoint, params=dict(params))
         return self.parse_json_object(response)
 
@@ -310,13 +310,12 @@ class _EchoProvider(BaseApiProvider):
 )
 async def test_event_hooks_still_record_status_and_attempts(
     server: MisbehavingServer,
-    client: httpx.AsyncClient,
+    client: HttpClient,
     path: str,
     kind: ErrorKind | None,
     status: int | None,
 ) -> None:
-    provider = _EchoProvider(_settings(), server.url)
-    provider.path = path
+    provider = _EchoProvider(_settings(), server.url, path)
     result = await provider.execute(client, {"a": "b"}, request_id="r1")
     assert result.error_kind == kind
     assert result.success is (kind is None)

@@ -11,7 +11,7 @@ from app.core.errors import ErrorKind
 from app.http.client import create_http_client
 from app.integrations.base import BaseApiProvider, Params
 
-SETTINGS = Settings(_env_file=None)  # type: ignore[call-arg]
+SETTINGS = Settings(_env_file=None)
 
 
 class Quote(BaseModel):
@@ -114,9 +114,11 @@ async def test_credentials_in_error_text_are_redacted() -> None:
     async with create_http_client(SETTINGS, transport=httpx.MockTransport(handler)) as client:
         provider = QuoteProvider(SETTINGS)
         result = await provider.execute(client, {"symbol": "s3cr3t-sym"}, request_id="r")
-    assert "sk-canary-123" not in result.error_message
-    assert "s3cr3t-sym" not in result.error_message
-    assert "quotes.test" in result.error_message
+    message = result.error_message
+    assert message is not None
+    assert "sk-canary-123" not in message
+    assert "s3cr3t-sym" not in message
+    assert "quotes.test" in message
 
 
 async def test_provider_info_describes_without_secrets() -> None:

@@ -14,7 +14,7 @@ from app.integrations.base import BaseApiProvider, Params
 from app.integrations.manager import ApiIntegrationManager, UnknownProviderError
 from app.integrations.schemas import ExternalResponse
 
-SETTINGS = Settings(_env_file=None)  # type: ignore[call-arg]
+SETTINGS = Settings(_env_file=None)
 
 
 class Behaviour(BaseApiProvider):

@@ -122,7 +122,11 @@ def test_state_changes_are_logged_and_reported(caplog: pytest.LogCaptureFixture)
 
 def test_a_failing_listener_does_not_break_the_breaker() -> None:
     b, _ = breaker(BreakerConfig(window=2, min_calls=1, open_s=1, probes=1))
-    b.listeners.append(lambda *change: 1 / 0)  # type: ignore[func-returns-value]
+
+    def failing_listener(*change: object) -> None:
+        raise RuntimeError("a bug in the listener")
+
+    b.listeners.append(failing_listener)
     run(b, True)
     assert b.state is BreakerState.OPEN
 

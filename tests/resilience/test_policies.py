@@ -133,7 +133,7 @@ def test_the_cache_key_is_the_declared_parameters_values_in_order() -> None:
 
 
 def test_policy_layers_settings_then_class_then_environment() -> None:
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         _env_file=None, policy_retries=1, provider_policies={"weather": {"retries": 4}}
     )
     defaults = policy_defaults(settings)
@@ -159,19 +159,19 @@ def test_policy_layers_settings_then_class_then_environment() -> None:
 def test_bad_policies_name_the_provider_and_the_key(
     class_overrides: dict[str, object], env_overrides: dict[str, object], named: str
 ) -> None:
-    defaults = policy_defaults(Settings(_env_file=None))  # type: ignore[call-arg]
+    defaults = policy_defaults(Settings(_env_file=None))
     with pytest.raises(PolicyError, match=re.escape(named)):
         build_policy("weather", defaults, class_overrides, env_overrides)
 
 
 def test_policy_settings_are_checked_when_the_app_is_built() -> None:
-    bad_key = Settings(_env_file=None, provider_policies={"weather": {"retrys": 3}})  # type: ignore[call-arg]
+    bad_key = Settings(_env_file=None, provider_policies={"weather": {"retrys": 3}})
     with pytest.raises(PolicyError, match="PROVIDER_POLICIES\\['weather'\\]: unknown policy key"):
         validate_policy_settings(bad_key)
     with pytest.raises(PolicyError, match="POLICY_RETRIES"):
-        validate_policy_settings(Settings(_env_file=None, policy_retries=-1))  # type: ignore[call-arg]
+        validate_policy_settings(Settings(_env_file=None, policy_retries=-1))
     with pytest.raises(PolicyError, match="POLICY_RETRIES"):
-        create_app(Settings(_env_file=None, policy_retries=-1))  # type: ignore[call-arg]
+        create_app(Settings(_env_file=None, policy_retries=-1))
 
 
 def test_every_policy_default_comes_from_one_setting() -> None:

@@ -11,14 +11,14 @@ from pydantic import BaseModel
 
 from app.core.config import Settings
 from app.core.errors import ErrorKind
-from app.http.client import create_http_client
+from app.http.client import HttpClient, create_http_client
 from app.integrations.base import BaseApiProvider, Params
 from app.integrations.schemas import ExternalResponse
 from app.resilience.clock import FakeClock
 from app.resilience.deadline import Deadline
 from app.resilience.runner import PolicyRunner
 
-SETTINGS = Settings(_env_file=None)  # type: ignore[call-arg]
+SETTINGS = Settings(_env_file=None)
 
 
 class Reading(BaseModel):
@@ -34,7 +34,7 @@ class Sensor(BaseApiProvider):
     def endpoint(self) -> str:
         return "https://sensor.test/v1/reading"
 
-    async def _fetch(self, client: httpx.AsyncClient, params: Params) -> dict[str, Any]:
+    async def _fetch(self, client: HttpClient, params: Params) -> dict[str, Any]:
         return await self.get_json(client, self.endpoint, params={"room": params.get("room", "a")})
 
 
@@ -257,7 +257,7 @@ async def test_cached_fallback_keys_unhashable_params_by_their_text() -> None:
 
 async def test_per_call_deadline_ends_a_hanging_call() -> None:
     # The deadline is enforced with asyncio on the loop's time: the system clock, 50 ms.
-    provider = Sensor(Settings(_env_file=None, policy_call_timeout_ms=50))  # type: ignore[call-arg]
+    provider = Sensor(Settings(_env_file=None, policy_call_timeout_ms=50))
     never = asyncio.Event()
 
     async def hang(request: httpx.Request) -> httpx.Response:

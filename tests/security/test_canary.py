@@ -142,9 +142,9 @@ async def upstream() -> AsyncIterator[Upstream]:
 
 def _settings(database_url: str, upstream: Upstream, tmp_path: Path) -> Settings:
     return CanarySettings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         database_url=database_url,
-        demo_upstream_url=upstream.url,  # type: ignore[arg-type]
+        demo_upstream_url=upstream.url,
         demo_api_key=SecretStr(DEMO),
         canary_header=SecretStr(HEADER),
         canary_query=SecretStr(QUERY),
@@ -176,10 +176,10 @@ async def _read_back(http: httpx.AsyncClient, request_id: str) -> list[httpx.Res
 
 
 def _all_rows(database_url: str) -> str:
-    engine = create_engine(Settings(database_url=database_url, _env_file=None).database_url)  # type: ignore[call-arg]
+    engine = create_engine(Settings(database_url=database_url, _env_file=None).database_url)
     try:
         with engine.connect() as conn:
-            dumped = []
+            dumped: list[str] = []
             for table in inspect(conn).get_table_names():
                 rows = conn.execute(text(f'SELECT * FROM "{table}"')).all()  # noqa: S608
                 dumped.extend(repr(tuple(row)) for row in rows)
@@ -191,7 +191,7 @@ def _all_rows(database_url: str) -> str:
 def _call_log_rows(database_url: str) -> int:
     from app.models import ExternalApiLog
 
-    engine = create_engine(Settings(database_url=database_url, _env_file=None).database_url)  # type: ignore[call-arg]
+    engine = create_engine(Settings(database_url=database_url, _env_file=None).database_url)
     try:
         with engine.connect() as conn:
             return len(conn.execute(select(ExternalApiLog.id)).all())

@@ -1,5 +1,6 @@
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -83,7 +84,7 @@ def test_ordinary_keys_are_kept(key: str) -> None:
 def test_data_without_secrets_is_returned_as_is() -> None:
     data = {"a": [1, 2.5, {"b": "text", "c": None, "when": "2026-01-01T10:00:00Z"}], "ok": True}
     assert redact_data(data) is data
-    leaky = {"a": [1, {"password": "x"}], "b": {"c": "d"}}
+    leaky: dict[str, Any] = {"a": [1, {"password": "x"}], "b": {"c": "d"}}
     out = redact_data(leaky)
     assert out["b"] is leaky["b"]
     assert leaky["a"][1]["password"] == "x"  # copy on write: the input is untouched
@@ -154,5 +155,6 @@ def test_log_records_are_redacted_when_created(
     text = caplog.text
     assert "log-canary-123" not in text and "abc123" not in text and "zzz" not in text
     assert "count=7" in text and "RuntimeError" in text
-    assert caplog.records[-1].args[-1] == 200
+    args = caplog.records[-1].args
+    assert isinstance(args, tuple) and args[-1] == 200
     assert caplog.records[-1].getMessage() == '1.2.3.4 - "GET /x?token=[REDACTED] HTTP/1.1" 200'

@@ -29,13 +29,13 @@ async def test_get_fans_out_to_every_provider(client: httpx.AsyncClient) -> None
 @pytest.mark.parametrize(
     "query",
     [
-        [("providers", "weather,geocoding")],
-        [("providers", "weather"), ("providers", "geocoding")],
-        [("providers", " weather , geocoding,weather")],
+        (("providers", "weather,geocoding"),),
+        (("providers", "weather"), ("providers", "geocoding")),
+        (("providers", " weather , geocoding,weather"),),
     ],
 )
 async def test_subset_by_commas_or_repeats(
-    client: httpx.AsyncClient, query: list[tuple[str, str]]
+    client: httpx.AsyncClient, query: tuple[tuple[str, str], ...]
 ) -> None:
     response = await client.get("/integrations/fetch", params=query)
     assert [r["provider"] for r in response.json()["results"]] == ["weather", "geocoding"]

@@ -31,7 +31,7 @@ async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-async def _ms(client: httpx.AsyncClient, **params: object) -> list[float]:
+async def _ms(client: httpx.AsyncClient, **params: str | int) -> list[float]:
     response = await client.get("/integrations/logs", params=params)
     assert response.status_code == 200, response.text
     return [item["response_time_ms"] for item in response.json()["items"]]
@@ -65,7 +65,7 @@ async def test_newest_first_with_data_as_stored(client: httpx.AsyncClient) -> No
     ],
 )
 async def test_filters(
-    client: httpx.AsyncClient, params: dict[str, object], expected: list[float]
+    client: httpx.AsyncClient, params: dict[str, str | int], expected: list[float]
 ) -> None:
     assert await _ms(client, **params) == expected
 
@@ -75,7 +75,7 @@ async def test_keyset_pages_cover_everything_once(client: httpx.AsyncClient) -> 
     cursor = None
     pages = 0
     while True:
-        params: dict[str, object] = {"limit": 2}
+        params: dict[str, str | int] = {"limit": 2}
         if cursor:
             params["cursor"] = cursor
         body = (await client.get("/integrations/logs", params=params)).json()
@@ -114,7 +114,9 @@ async def test_same_timestamp_rows_are_not_lost_between_pages(database_url: str)
         {"provider": "weather,nope"},  # registered names only, as for /integrations/fetch
     ],
 )
-async def test_bad_parameters_are_422(client: httpx.AsyncClient, params: dict[str, object]) -> None:
+async def test_bad_parameters_are_422(
+    client: httpx.AsyncClient, params: dict[str, str | int]
+) -> None:
     response = await client.get("/integrations/logs", params=params)
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"][0] == "query"

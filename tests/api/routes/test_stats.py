@@ -1,6 +1,7 @@
 """`GET /integrations/stats`: the same exact figures from PostgreSQL and from SQLite."""
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -32,15 +33,15 @@ async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-async def _stats(client: httpx.AsyncClient, **params: object) -> dict[str, object]:
+async def _stats(client: httpx.AsyncClient, **params: str) -> dict[str, Any]:
     response = await client.get("/integrations/stats", params={"until": UNTIL, **params})
     assert response.status_code == 200, response.text
-    body: dict[str, object] = response.json()
+    body: dict[str, Any] = response.json()
     return body
 
 
-def _by_name(body: dict[str, object]) -> dict[str, dict[str, object]]:
-    return {p["provider"]: p for p in body["providers"]}  # type: ignore[attr-defined,index]
+def _by_name(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {p["provider"]: p for p in body["providers"]}
 
 
 async def test_per_provider_figures(client: httpx.AsyncClient) -> None:
@@ -57,10 +58,10 @@ async def test_per_provider_figures(client: httpx.AsyncClient) -> None:
     assert weather["errors_by_kind"] == {"timeout": 1, "http_status": 1}
     assert weather["breaker_state"] == "closed"  # the live breaker, not a stored value
     last = weather["last_error"]
-    assert last["error_kind"] == "http_status"  # type: ignore[index]
-    assert last["status_code"] == 503  # type: ignore[index]
-    assert last["message"] == "HTTP 503"  # type: ignore[index]
-    assert last["at"].startswith("2026-11-22T11:59:30")  # type: ignore[index]
+    assert last["error_kind"] == "http_status"
+    assert last["status_code"] == 503
+    assert last["message"] == "HTTP 503"
+    assert last["at"].startswith("2026-11-22T11:59:30")
 
     stock = rows["stock_quotes"]
     assert stock["calls"] == 2
@@ -87,13 +88,13 @@ async def test_short_windows_are_exact_and_long_ones_read_the_rollup(
         # Counts, kinds and the last error stay exact; percentiles within the bound.
         assert (weather["calls"], weather["succeeded"]) == (13, 11)
         assert weather["errors_by_kind"] == {"timeout": 1, "http_status": 1}
-        assert weather["last_error"]["message"] == "HTTP 503"  # type: ignore[index]
+        assert weather["last_error"]["message"] == "HTTP 503"
         all_ms = [*WEATHER_MS, 999.0, 42.0]
         for key, p in (("p50_ms", 0.5), ("p95_ms", 0.95), ("p99_ms", 0.99)):
             exact = percentile_cont(all_ms, p)
-            assert abs(weather[key] - exact) <= RELATIVE_ERROR_BOUND * exact  # type: ignore[operator]
+            assert abs(weather[key] - exact) <= RELATIVE_ERROR_BOUND * exact
         assert _by_name(body)["geocoding"]["errors_by_kind"] == {"connection_error": 1}
-        assert sum(p["calls"] for p in body["series"]) == 16  # type: ignore[attr-defined]
+        assert sum(p["calls"] for p in body["series"]) == 16
 
 
 def test_the_documented_error_bound_is_the_histograms() -> None:
@@ -114,12 +115,12 @@ async def test_series_buckets_cover_the_window(client: httpx.AsyncClient) -> Non
     body = await _stats(client, window="15m", provider="weather")
     assert body["bucket_s"] == 15
     series = body["series"]
-    assert len(series) == 60  # type: ignore[arg-type]
-    assert series[0]["start"].startswith("2026-11-22T11:45:00")  # type: ignore[index]
-    assert sum(p["calls"] for p in series) == 13  # type: ignore[attr-defined]
-    assert sum(p["failures"] for p in series) == 2  # type: ignore[attr-defined]
+    assert len(series) == 60
+    assert series[0]["start"].startswith("2026-11-22T11:45:00")
+    assert sum(p["calls"] for p in series) == 13
+    assert sum(p["failures"] for p in series) == 2
     # 11:59:30 holds only the 42 ms failure; 11:58:15-11:58:30 holds ago_s 100..105 (6 rows).
-    by_start = {p["start"][11:19]: p for p in series}  # type: ignore[attr-defined]
+    by_start = {p["start"][11:19]: p for p in series}
     assert by_start["11:59:30"]["calls"] == 1
     assert by_start["11:59:30"]["p95_ms"] == pytest.approx(42.0)
     bucket = by_start["11:58:15"]
@@ -151,8 +152,8 @@ async def test_an_empty_database_answers_zeros(sqlite_url: str) -> None:
     async for client in read_client(sqlite_url):
         body = await _stats(client, window="24h")
         assert body["bucket_s"] == 1800
-        assert all(p["calls"] == 0 for p in body["series"])  # type: ignore[attr-defined]
-        assert all(p["calls"] == 0 for p in body["providers"])  # type: ignore[attr-defined]
+        assert all(p["calls"] == 0 for p in body["series"])
+        assert all(p["calls"] == 0 for p in body["providers"])
 
 
 async def test_a_window_before_1970_is_empty_not_an_error(client: httpx.AsyncClient) -> None:

@@ -1,9 +1,19 @@
-"""`ProviderContract`: the tests every provider must pass, against a mocked upstream.
+"""`ProviderContract`: the tests every provider must pass, each in two modes.
+
+* mock: the provider runs on `HttpClient(transport=MockTransport(respx router))`, httpx's
+  path, as a provider unit test would;
+* live: on the production client (`create_http_client(settings)`, the direct path through our
+  own `ConnectionPool`) against a real server on 127.0.0.1 that answers with the same router
+  (`router_server.RouterServer`). What the router records is then what crossed the wire.
+
+A test written against `router` and `route.calls` runs unchanged in both; one that cannot be
+expressed on the wire (a transport exception raised by respx, say) belongs in a mock-only
+test beside the contract.
 
 Subclass it once per provider, setting `provider_cls` and `sample_params`. Demo providers
 get the expected request and a good payload for free (from `DemoProvider.query` and the
-simulator catalog); a real provider overrides `expected_path`, `expected_query` and
-`good_payload`.
+simulator catalog); a real provider overrides `make_provider` (to send its requests to
+`upstream_url`), `expected_path`, `expected_query` and `good_payload`.
 """
 
 import random
@@ -16,10 +26,15 @@ import respx
 
 from app.core.config import Settings
 from app.core.errors import ErrorKind
-from app.http import HttpClient
+from app.http import HttpClient, create_http_client
 from app.integrations.base import BaseApiProvider
 from app.integrations.providers._demo import DemoProvider
 from app.simulator.catalog import build_payload
+
+from .router_server import RouterServer
+
+# Where the mock mode's requests go: no socket is ever opened to it.
+MOCK_UPSTREAM = "http://upstream.test"
 
 
 class ProviderContract:
@@ -27,8 +42,9 @@ class ProviderContract:
     sample_params: ClassVar[dict[str, Any]] = {}
 
     # --- hooks a real provider's test overrides -------------------------------------------
-    def make_provider(self) -> BaseApiProvider:
-        return self.provider_cls(Settings(demo_upstream_url="http://upstream.test"))
+    def make_provider(self, upstream_url: str) -> BaseApiProvider:
+        """The provider, sending its requests to `upstream_url` (scheme, host and port)."""
+        return self.provider_cls(Settings(_env_file=None, demo_upstream_url=upstream_url))
 
     def expected_path(self) -> str:
         cls = self._demo_cls()
@@ -51,15 +67,33 @@ class ProviderContract:
     def router(self) -> respx.MockRouter:
         return respx.MockRouter(assert_all_called=False)
 
+    @pytest.fixture(params=["mock", "live"])
+    def mode(self, request: pytest.FixtureRequest) -> str:
+        mode: str = request.param
+        return mode
+
     @pytest.fixture
-    async def client(self, router: respx.MockRouter) -> AsyncIterator[HttpClient]:
-        transport = httpx.MockTransport(router.async_handler)
-        async with HttpClient(transport=transport) as c:
+    async def upstream_url(self, mode: str, router: respx.MockRouter) -> AsyncIterator[str]:
+        if mode == "mock":
+            yield MOCK_UPSTREAM
+            return
+        async with RouterServer(router) as server:
+            yield server.url
+
+    @pytest.fixture
+    async def client(self, mode: str, router: respx.MockRouter) -> AsyncIterator[HttpClient]:
+        if mode == "mock":
+            transport = httpx.MockTransport(router.async_handler)
+            async with HttpClient(transport=transport) as c:
+                yield c
+            return
+        async with create_http_client(Settings(_env_file=None)) as c:
+            assert c.has_direct_path, "live mode must run the production client's direct path"
             yield c
 
     @pytest.fixture
-    def provider(self) -> BaseApiProvider:
-        return self.make_provider()
+    def provider(self, upstream_url: str) -> BaseApiProvider:
+        return self.make_provider(upstream_url)
 
     # --- the contract ----------------------------------------------------------------------
     async def test_sends_declared_params_only(
