@@ -17,6 +17,9 @@ the connection pool and HTTP/1.1 parsing run in aiohttp's C speedups. Compared w
   one aiohttp read instead of a chain of async iterators, about 10% of the client's CPU per
   call for the small JSON bodies providers get. Such a body fails (reset, short, timeout)
   before the response hooks run, so a call that breaks mid-body reports no status code.
+  Only a 2xx answer of a JSON type (or none) is read so: any other is refused by
+  `fetch_json` at its head, and waiting for a body that drips would turn it into a timeout;
+* refuses a `101 Switching Protocols` nobody asked for (`RemoteProtocolError`).
 """
 
 import ssl
@@ -168,12 +171,18 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 timeout=self._timeout(request),
                 server_hostname=request.extensions.get("sni_hostname"),
             )
+        status = response.status
+        if status == 101 and "upgrade" not in request.headers:
+            response.close()
+            raise httpx.RemoteProtocolError(
+                "upstream switched protocols (HTTP 101) unasked", request=request
+            )
         extensions: dict[str, Any] = {
             "http_version": b"HTTP/1.1",
             "reason_phrase": (response.reason or "").encode("latin-1", "replace"),
         }
         length = response.content_length
-        if length is not None and length <= self._eager_max:
+        if length is not None and length <= self._eager_max and _wanted(status, response):
             with _mapped_errors(request):
                 body = await response.read()
             response.release()
@@ -205,6 +214,15 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
+
+
+def _wanted(status: int, response: aiohttp.ClientResponse) -> bool:
+    """A 2xx answer of a JSON type or none: the one body `fetch_json` reads. Any other stays
+    a stream, so a caller that refuses it at its head never waits for it."""
+    if not 200 <= status < 300:
+        return False
+    content_type = response.headers.get("Content-Type")
+    return content_type is None or "json" in content_type.lower()
 
 
 def _headers(headers: httpx.Headers) -> list[tuple[str, str]]:
