@@ -8,6 +8,7 @@ httpx's path (`HttpClient` without a pool, over `AiohttpTransport`).
 import asyncio
 import gzip
 import logging
+import ssl
 from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
@@ -60,14 +61,15 @@ class RawServer:
         self.open: set[_Conn] = set()
         self._server: asyncio.Server | None = None
 
-    async def start(self) -> None:
+    async def start(self, tls: ssl.SSLContext | None = None) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: _Conn(self), "127.0.0.1", 0)
+        self._server = await loop.create_server(lambda: _Conn(self), "127.0.0.1", 0, ssl=tls)
+        self.scheme = "http" if tls is None else "https"
 
     @property
     def url(self) -> str:
         assert self._server is not None
-        return f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+        return f"{self.scheme}://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
 
     async def close(self) -> None:
         assert self._server is not None
@@ -116,17 +118,23 @@ async def server() -> AsyncIterator[RawServer]:
     await srv.close()
 
 
-@pytest.fixture(params=["direct", "httpx"])
-async def client(request: pytest.FixtureRequest) -> AsyncIterator[HttpClient]:
+PATHS = ["direct", "httpx"]
+
+
+def make_client(path: str) -> HttpClient:
+    """The shared client (its direct path), or one with the same settings and no pool, whose
+    `fetch_json` goes through httpx's `send`."""
     shared = create_http_client(settings())
     assert shared.has_direct_path
-    if request.param == "httpx":  # same settings, no pool: `fetch_json` goes through `send`
-        await shared.aclose()
-        shared = HttpClient(
-            transport=AiohttpTransport(), timeout=shared.timeout, headers=shared.headers
-        )
-    async with shared:
-        yield shared
+    if path == "direct":
+        return shared
+    return HttpClient(transport=AiohttpTransport(), timeout=shared.timeout, headers=shared.headers)
+
+
+@pytest.fixture(params=PATHS)
+async def client(request: pytest.FixtureRequest) -> AsyncIterator[HttpClient]:
+    async with make_client(request.param) as built:
+        yield built
 
 
 async def call(
