@@ -182,7 +182,14 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             "reason_phrase": (response.reason or "").encode("latin-1", "replace"),
         }
         length = response.content_length
-        if length is not None and length <= self._eager_max and _wanted(status, response):
+        content_type = None
+        eager = length is not None and length <= self._eager_max and 200 <= status < 300
+        if eager:
+            # Only the body `fetch_json` reads: any other answer it refuses at its head, and
+            # waiting here for a body that drips would turn that into a timeout.
+            content_type = response.headers.get("Content-Type")
+            eager = content_type is None or "json" in content_type.lower()
+        if eager:
             with _mapped_errors(request):
                 body = await response.read()
             response.release()
@@ -191,7 +198,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 # `get_json` takes it as it is instead of through httpx's async iterators.
                 # Encoded bodies stay a stream: decoding one is where the size cap counts.
                 # aiohttp already found the Content-Type: `get_json` need not scan for it.
-                extensions[CONTENT_TYPE_EXTENSION] = response.headers.get("Content-Type")
+                extensions[CONTENT_TYPE_EXTENSION] = content_type
                 return httpx.Response(
                     status_code=response.status,
                     headers=response.raw_headers,
@@ -214,15 +221,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
-
-
-def _wanted(status: int, response: aiohttp.ClientResponse) -> bool:
-    """A 2xx answer of a JSON type or none: the one body `fetch_json` reads. Any other stays
-    a stream, so a caller that refuses it at its head never waits for it."""
-    if not 200 <= status < 300:
-        return False
-    content_type = response.headers.get("Content-Type")
-    return content_type is None or "json" in content_type.lower()
 
 
 def _headers(headers: httpx.Headers) -> list[tuple[str, str]]:
