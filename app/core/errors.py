@@ -14,7 +14,8 @@ both from a call our own policies refused:
     - `rate_limited` with a `status_code`: the upstream said 429/503 with a `Retry-After`
       pointing past our deadline (`retry_at` says when to come back).
 * Logical: the call completed but the answer is unusable. Retrying gives the same answer.
-    - `invalid_json`: the body is not JSON, not UTF-8, not a JSON object, or not declared JSON.
+    - `invalid_json`: the body is not JSON, not UTF-8, not a JSON object, not declared JSON,
+      or not decodable by its `Content-Encoding`.
     - `validation_error`: the body does not match the provider's response model.
     - `response_too_large`: the body passed the provider's size cap (declared or streamed).
     - `provider_error`: the provider's own code raised (a bug in `_fetch`).

@@ -17,6 +17,9 @@ the connection pool and HTTP/1.1 parsing run in aiohttp's C speedups. Compared w
   one aiohttp read instead of a chain of async iterators, about 10% of the client's CPU per
   call for the small JSON bodies providers get. Such a body fails (reset, short, timeout)
   before the response hooks run, so a call that breaks mid-body reports no status code.
+  Only a 2xx answer of a JSON type (or none) is read so: any other is refused by
+  `fetch_json` at its head, and waiting for a body that drips would turn it into a timeout;
+* refuses a `101 Switching Protocols` nobody asked for (`RemoteProtocolError`).
 """
 
 import ssl
@@ -168,12 +171,25 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 timeout=self._timeout(request),
                 server_hostname=request.extensions.get("sni_hostname"),
             )
+        status = response.status
+        if status == 101 and "upgrade" not in request.headers:
+            response.close()
+            raise httpx.RemoteProtocolError(
+                "upstream switched protocols (HTTP 101) unasked", request=request
+            )
         extensions: dict[str, Any] = {
             "http_version": b"HTTP/1.1",
             "reason_phrase": (response.reason or "").encode("latin-1", "replace"),
         }
         length = response.content_length
-        if length is not None and length <= self._eager_max:
+        content_type = None
+        eager = length is not None and length <= self._eager_max and 200 <= status < 300
+        if eager:
+            # Only the body `fetch_json` reads: any other answer it refuses at its head, and
+            # waiting here for a body that drips would turn that into a timeout.
+            content_type = response.headers.get("Content-Type")
+            eager = content_type is None or "json" in content_type.lower()
+        if eager:
             with _mapped_errors(request):
                 body = await response.read()
             response.release()
@@ -182,7 +198,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 # `get_json` takes it as it is instead of through httpx's async iterators.
                 # Encoded bodies stay a stream: decoding one is where the size cap counts.
                 # aiohttp already found the Content-Type: `get_json` need not scan for it.
-                extensions[CONTENT_TYPE_EXTENSION] = response.headers.get("Content-Type")
+                extensions[CONTENT_TYPE_EXTENSION] = content_type
                 return httpx.Response(
                     status_code=response.status,
                     headers=response.raw_headers,

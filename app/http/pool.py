@@ -13,6 +13,10 @@ keep `AiohttpTransport`. This does only what that path needs:
   Content-Length, chunked and read-until-close bodies, a head of at most 64 KiB;
 * the body read up to a cap: a larger declared or counted body is not read on, and the
   connection is dropped instead of drained;
+* only the body `fetch_json` reads: an answer that is not 2xx, or declares a type that is
+  not JSON, is returned at its head, with no body (`connection.py`);
+* trailers ignored, folded header lines unfolded; a second answer or a `101` nobody asked
+  for drops the connection;
 * httpx's timeouts (connect; read: no byte for that long; pool) and httpx's exceptions, so
   callers map failures as for any transport;
 * a kept-alive connection found closed before any byte of the answer: the request is sent
@@ -43,7 +47,7 @@ class Fetched:
     status: int
     reason: str
     headers: Any  # a CIMultiDictProxy: case-insensitive `get`, as aiohttp's
-    body: bytes | None  # None: over the cap
+    body: bytes | None  # None: not read (over the cap, or not 2xx JSON)
     declared_length: int | None
 
 

@@ -189,6 +189,9 @@ class BaseApiProvider(ABC):
             kind, message = ErrorKind.HTTP_STATUS, f"upstream answered HTTP {status_code}"
         except httpx.TransportError as exc:
             kind, message = ErrorKind.CONNECTION_ERROR, _describe(exc)
+        except httpx.DecodingError:
+            # The whole body arrived; what it holds is unusable, as a body that is not JSON.
+            kind, message = ErrorKind.INVALID_JSON, "body could not be decoded (Content-Encoding)"
         except UpstreamStatusError as exc:
             kind, message = exc.kind, str(exc)
             status_code, retry_after = exc.status_code, exc.retry_after

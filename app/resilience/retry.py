@@ -12,6 +12,9 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+# The longest wait a `Retry-After` is taken for: "now + that" must stay a date (an upstream
+# sent 1000000000000, past the year 9999), and a year is already "not within this call".
+MAX_RETRY_AFTER_S = 365 * 86_400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,19 +35,23 @@ def backoff_s(config: RetryConfig, retry_number: int, rng: random.Random) -> flo
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a `Retry-After` value (delta-seconds or HTTP-date), else None."""
+    """Seconds to wait from a `Retry-After` value (delta-seconds or HTTP-date), else None.
+
+    At most `MAX_RETRY_AFTER_S`.
+    """
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if value.isdigit() and value.isascii():  # not "²", which isdigit() but float() refuses
+        return min(float(value), MAX_RETRY_AFTER_S)
     try:
         when = parsedate_to_datetime(value)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - now).total_seconds()
     except (TypeError, ValueError, IndexError):
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max((when - now).total_seconds(), 0.0)
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
 @dataclass(frozen=True, slots=True)

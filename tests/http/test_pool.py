@@ -255,3 +255,26 @@ async def test_idle_connections_past_their_keep_alive_are_swept_whatever_their_o
     finally:
         await pool.aclose()
         await other.close()
+
+
+async def test_folded_lines_are_unfolded_across_reads_and_trailers_kept_out() -> None:
+    # The head arrives in three reads, folds in two of them; each fold becomes one space.
+    pool = ConnectionPool()
+    pool.loop = asyncio.get_running_loop()
+    conn = Connection(pool, ("http", "127.0.0.1", 80))
+    waiter = pool.loop.create_future()
+    conn.start(waiter, 100)
+    reads = [
+        b"HTTP/1.1 200 OK\r\nX-Note: one\r\n\t",
+        b"two\r\nX-Other: a\r\n   b\r\nTransfer-Encoding: chunked\r\n",
+        b"\r\n2\r\n{}\r\n0\r\nX-Late: trailer\r\n\r\n",
+    ]
+    for read in reads:
+        conn.data_received(read)
+    await waiter
+    assert (conn.status, b"".join(conn.chunks), conn.keep_alive) == (200, b"{}", True)
+    assert conn.headers == [
+        (b"X-Note", b"one two"),
+        (b"X-Other", b"a b"),
+        (b"Transfer-Encoding", b"chunked"),
+    ]

@@ -21,7 +21,13 @@ from app.resilience.policy import (
     validate_policy_settings,
 )
 from app.resilience.rate_limit import TokenBucket
-from app.resilience.retry import RetryConfig, backoff_s, decide, parse_retry_after
+from app.resilience.retry import (
+    MAX_RETRY_AFTER_S,
+    RetryConfig,
+    backoff_s,
+    decide,
+    parse_retry_after,
+)
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -37,7 +43,17 @@ def test_full_jitter_stays_under_the_exponential_ceiling() -> None:
 
 @pytest.mark.parametrize(
     ("value", "seconds"),
-    [("3", 3.0), (" 0 ", 0.0), ("Thu, 01 Jan 2026 00:00:07 GMT", 7.0), ("soon", None), ("", None)],
+    [
+        ("3", 3.0),
+        (" 0 ", 0.0),
+        ("Thu, 01 Jan 2026 00:00:07 GMT", 7.0),
+        ("soon", None),
+        ("", None),
+        ("\u00b2", None),  # a digit to str.isdigit, not to float()
+        # Past what "now + wait" can date: clamped.
+        ("1000000000000", MAX_RETRY_AFTER_S),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", MAX_RETRY_AFTER_S),
+    ],
 )
 def test_retry_after_in_seconds_or_as_a_date(value: str, seconds: float | None) -> None:
     assert parse_retry_after(value, NOW) == seconds
