@@ -98,8 +98,8 @@ class RawProvider(BaseApiProvider):
     name = "raw"
 
     def __init__(self, url: str, **policy: Any) -> None:
-        self.policy_overrides = {"retries": 0, "max_response_bytes": 4096, **policy}
-        super().__init__(settings())
+        policy = {"retries": 0, "max_response_bytes": 4096, **policy}
+        super().__init__(settings(provider_policies={self.name: policy}))
         self.url = url
 
     @property
