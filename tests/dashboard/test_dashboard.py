@@ -1,43 +1,18 @@
 """The dashboard in a real browser: Debian's Chromium driven by Playwright, on a real server."""
 
-import os
-import socket
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
-from app.main import create_app
-from tests.conftest import make_settings
 from tests.observability.seeding import call, percentile_cont, seed
 from tests.security.helpers import new_key
+from tests.support.browser import launched_chromium, require_chromium, serving
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 XSS = '<img src=x onerror="document.body.dataset.pwned=1">'
 WEATHER_MS = [12.0, 15.0, 18.0, 22.0, 30.0, 41.0, 55.0, 80.0, 120.0, 300.0]
-
-
-def _require_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    reason = f"{CHROMIUM} is missing: install Debian's chromium (`apt-get install chromium`)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"browser test cannot run in CI: {reason}")
-    pytest.skip(reason)
 
 
 def _rows(now: datetime) -> list[dict[str, Any]]:
@@ -56,49 +31,19 @@ def _rows(now: datetime) -> list[dict[str, Any]]:
     return rows
 
 
-@contextmanager
-def _serving(database_url: str, **overrides: Any) -> Iterator[str]:
-    app = create_app(
-        make_settings(database_url, demo_upstream_url="http://127.0.0.1:9", **overrides)
-    )
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = datetime.now(UTC) + timedelta(seconds=20)
-    while not server.started:
-        if datetime.now(UTC) > deadline or not thread.is_alive():
-            raise AssertionError("uvicorn did not start")
-        thread.join(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-
-
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    _require_chromium()
+    require_chromium()
     url = f"sqlite:///{tmp_path_factory.mktemp('dash') / 'calls.db'}"
     seed(url, _rows(datetime.now(UTC)))
-    with _serving(url) as served:
+    with serving(url) as served:
         yield served
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    _require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        launched = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with launched_chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
@@ -202,7 +147,7 @@ def test_a_server_with_keys_asks_for_one_and_keeps_it_for_the_tab(
     url = f"sqlite:///{tmp_path / 'keyed.db'}"
     seed(url, _rows(datetime.now(UTC)))
     key, entry = new_key("dashboard")
-    with _serving(url, api_keys=[entry]) as served:
+    with serving(url, api_keys=[entry]) as served:
         context = browser.new_context()
         try:
             opened = context.new_page()
