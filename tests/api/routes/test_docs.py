@@ -1,13 +1,16 @@
-"""`/docs` and `/redoc` in a real browser that cannot reach anything but this machine.
+"""`/docs` and `/redoc` work offline, open without a key, on a server that has keys.
 
-Every non-loopback request is aborted (`loopback_only`), so a page that still loads Swagger UI,
-ReDoc, a font or an icon from a CDN breaks here the way it breaks offline.
+In the browser every non-loopback request is aborted (`loopback_only`), so a page that still
+loads Swagger UI, ReDoc, a font or an icon from a CDN breaks here the way it breaks offline.
+Without a browser, every asset the pages name must come from the app.
 """
 
+import re
 import tomllib
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from app.api.routes.docs import ASSETS
@@ -103,3 +106,19 @@ def test_every_docs_asset_is_in_the_package_data() -> None:
         p.name for p in shipped
     }
     assert shipped <= packaged, sorted(str(p.relative_to(app_dir)) for p in shipped - packaged)
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_every_asset_of_the_page_is_served_by_the_app_without_a_key(
+    keyed_server: tuple[str, str], page: str
+) -> None:
+    """Without a browser: each `src`/`href` of the page is one of ours, and answers."""
+    served, _ = keyed_server
+    with httpx.Client(base_url=served) as http:
+        html = http.get(page).text
+        links = re.findall(r'(?:src|href)="([^"]+)"', html)
+        assert len(links) >= 2
+        for link in links:
+            assert link.startswith("/docs/assets/"), link
+            assert http.get(link).status_code == 200, link
+        assert http.get("/openapi.json").status_code == 200
