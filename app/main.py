@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from app.api.main import api_router, operation_id
 from app.api.openapi import install_provider_enum
-from app.api.routes import dashboard
+from app.api.routes import dashboard, docs
 from app.calllog import CallLogWriter
 from app.calllog.http import install_backpressure_handler
 from app.core.config import Settings, get_settings
@@ -125,9 +125,13 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
+        # FastAPI's pages load their scripts from a CDN; app/api/routes/docs.py serves ours.
+        docs_url=None,
+        redoc_url=None,
     )
     app.include_router(api_router)
     app.mount("/dashboard/assets", dashboard.assets_app(), name="dashboard-assets")
+    app.mount(docs.ASSETS_PATH, docs.assets_app(), name="docs-assets")
     app.state.metrics = observed
     install_backpressure_handler(app)
     app.add_middleware(RequestIdMiddleware)

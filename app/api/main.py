@@ -8,7 +8,7 @@ the docs stay open: load balancers call the first, and the others hold no data.
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
 
-from app.api.routes import dashboard, health, integrations, logs, metrics, requests, stats
+from app.api.routes import dashboard, docs, health, integrations, logs, metrics, requests, stats
 from app.security.setup import PROTECTED, PROTECTED_RESPONSES
 
 protected = APIRouter(dependencies=PROTECTED, responses=PROTECTED_RESPONSES)
@@ -19,6 +19,7 @@ api_router = APIRouter()
 api_router.include_router(protected)
 api_router.include_router(health.router)
 api_router.include_router(dashboard.router)
+api_router.include_router(docs.router)
 
 
 def operation_id(route: APIRoute) -> str:

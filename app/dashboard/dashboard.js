@@ -9,7 +9,8 @@ const KEY_STORE = "api-fanout.api-key";
 const state = {
   key: sessionStorage.getItem(KEY_STORE) || "",
   provider: new URLSearchParams(location.search).get("provider") || "",
-  window: new URLSearchParams(location.search).get("window") || "1h",
+  // Empty until chosen: the address's window, else the smallest that holds the data.
+  window: new URLSearchParams(location.search).get("window") || "",
   timer: null,
 };
 
@@ -31,7 +32,15 @@ function span(text, className) {
 const pct = (rate) => (rate === null ? "–" : `${(rate * 100).toFixed(1)}%`);
 const ms = (value) => (value === null ? "–" : value.toFixed(1));
 const count = (n) => n.toLocaleString("en-US");
-const rateClass = (rate) => (rate === null ? "" : rate >= 0.99 ? "rate-good" : rate >= 0.95 ? "rate-warn" : "rate-bad");
+// Success-rate colours, as documented in docs/dashboard.md: green from 99%, amber from 90%, red
+// below. They apply to the rate as shown (one decimal), so "99.0%" is never amber.
+const RATE_GOOD = 99;
+const RATE_WARN = 90;
+function rateClass(rate) {
+  if (rate === null) return "";
+  const shown = Number((rate * 100).toFixed(1)); // exactly what `pct` prints
+  return shown >= RATE_GOOD ? "rate-good" : shown >= RATE_WARN ? "rate-warn" : "rate-bad";
+}
 
 function ago(iso) {
   const s = Math.max(0, (Date.now() - new Date(iso).getTime()) / 1000);
@@ -48,6 +57,10 @@ function query(params) {
 }
 
 class KeyNeeded extends Error {}
+
+// The window picker's choices, smallest first, in seconds.
+const WINDOWS = { "15m": 900, "1h": 3600, "6h": 21600, "24h": 86400, "7d": 604800 };
+const totalCalls = (stats) => stats.providers.reduce((n, r) => n + r.calls, 0);
 
 async function getJson(path) {
   const headers = { accept: "application/json" };
@@ -173,8 +186,31 @@ function fillProviderPicker(names) {
   picker.value = state.provider;
 }
 
+// The smallest window that holds every call of the last 7 days (7 days when none does), so a
+// young service's bars fill the chart instead of a sliver at its right edge. The windows share
+// one end; one whose start falls after the oldest non-empty 7-day bucket is skipped unasked.
+async function smallestWindowWithTheData() {
+  const names = Object.keys(WINDOWS);
+  const widest = await getJson(`/integrations/stats?${query({ window: "7d", provider: state.provider })}`);
+  const total = totalCalls(widest);
+  const oldest = widest.series.find((p) => p.calls > 0);
+  if (!oldest) return names[0];
+  const until = widest.until;
+  const oldestBucketEnd = Date.parse(oldest.start) + widest.bucket_s * 1000;
+  for (const window of names.slice(0, -1)) {
+    if (Date.parse(until) - WINDOWS[window] * 1000 >= oldestBucketEnd) continue;
+    const stats = await getJson(`/integrations/stats?${query({ window, until, provider: state.provider })}`);
+    if (totalCalls(stats) >= total) return window;
+  }
+  return names[names.length - 1];
+}
+
 async function refresh() {
   try {
+    if (!state.window) {
+      state.window = await smallestWindowWithTheData();
+      $("window").value = state.window;
+    }
     const window = state.window;
     const stats = await getJson(`/integrations/stats?${query({ window, provider: state.provider })}`);
     const since = stats.since;
@@ -211,7 +247,7 @@ function schedule() {
   if ($("auto").checked) state.timer = setInterval(refresh, Number(document.body.dataset.refreshS) * 1000);
 }
 
-$("window").value = state.window;
+if (state.window) $("window").value = state.window;
 $("provider").addEventListener("change", (e) => select(e.target.value));
 $("window").addEventListener("change", (e) => { state.window = e.target.value; select(state.provider); });
 $("auto").addEventListener("change", schedule);

@@ -1,51 +1,33 @@
 """The dashboard in a real browser: Debian's Chromium driven by Playwright, on a real server."""
 
-import os
-import socket
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
-from app.main import create_app
-from tests.conftest import make_settings
-from tests.observability.seeding import call, percentile_cont, seed
+from tests.observability.seeding import NOW, call, percentile_cont, seed
 from tests.security.helpers import new_key
+from tests.support.browser import launched_chromium, require_chromium, serving
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 XSS = '<img src=x onerror="document.body.dataset.pwned=1">'
 WEATHER_MS = [12.0, 15.0, 18.0, 22.0, 30.0, 41.0, 55.0, 80.0, 120.0, 300.0]
+# What upstreams really answer: longer than any column should grow for it.
+LONG_ERROR = (
+    "upstream answered HTTP 502: Bad Gateway; the body was the load balancer's HTML error page, "
+    "which said the backend pool had no healthy members and the request should be retried later"
+)
 
 
-def _require_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    reason = f"{CHROMIUM} is missing: install Debian's chromium (`apt-get install chromium`)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"browser test cannot run in CI: {reason}")
-    pytest.skip(reason)
+def _ago(now: datetime, seconds: float) -> float:
+    """`seeding.call`'s `ago_s` for a row `seconds` before `now` (it counts back from NOW)."""
+    return seconds + (NOW - now).total_seconds()
 
 
 def _rows(now: datetime) -> list[dict[str, Any]]:
     def at(ago_s: float) -> float:
-        # seeding.call counts back from its fixed NOW; shift so rows land relative to `now`.
-        from tests.observability.seeding import NOW
-
-        return ago_s + (NOW - now).total_seconds()
+        return _ago(now, ago_s)
 
     rows = [call("weather", ms, ago_s=at(300 + 20 * i)) for i, ms in enumerate(WEATHER_MS)]
     rows += [
@@ -56,49 +38,19 @@ def _rows(now: datetime) -> list[dict[str, Any]]:
     return rows
 
 
-@contextmanager
-def _serving(database_url: str, **overrides: Any) -> Iterator[str]:
-    app = create_app(
-        make_settings(database_url, demo_upstream_url="http://127.0.0.1:9", **overrides)
-    )
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = datetime.now(UTC) + timedelta(seconds=20)
-    while not server.started:
-        if datetime.now(UTC) > deadline or not thread.is_alive():
-            raise AssertionError("uvicorn did not start")
-        thread.join(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-
-
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    _require_chromium()
+    require_chromium()
     url = f"sqlite:///{tmp_path_factory.mktemp('dash') / 'calls.db'}"
     seed(url, _rows(datetime.now(UTC)))
-    with _serving(url) as served:
+    with serving(url) as served:
         yield served
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    _require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        launched = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with launched_chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
@@ -202,7 +154,7 @@ def test_a_server_with_keys_asks_for_one_and_keeps_it_for_the_tab(
     url = f"sqlite:///{tmp_path / 'keyed.db'}"
     seed(url, _rows(datetime.now(UTC)))
     key, entry = new_key("dashboard")
-    with _serving(url, api_keys=[entry]) as served:
+    with serving(url, api_keys=[entry]) as served:
         context = browser.new_context()
         try:
             opened = context.new_page()
@@ -249,5 +201,129 @@ def test_a_server_with_keys_asks_for_one_and_keeps_it_for_the_tab(
             opened.click("#forget-key")
             opened.wait_for_selector("#key-form:not([hidden])")
             assert opened.evaluate("sessionStorage.length") == 0
+        finally:
+            context.close()
+
+
+@pytest.fixture(scope="module")
+def busy_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The seeded rows, plus geocoding at 93.0% (40 of 43) whose last error is long."""
+    require_chromium()
+    now = datetime.now(UTC)
+    rows = _rows(now)
+    rows += [call("geocoding", 20.0, ago_s=_ago(now, 60 + i)) for i in range(40)]
+    rows += [
+        call("geocoding", 30.0, ago_s=_ago(now, 150 + i), kind="timeout", status=None)
+        for i in range(2)
+    ]
+    rows.append(
+        call(
+            "geocoding",
+            40.0,
+            ago_s=_ago(now, 30),
+            kind="http_status",
+            status=502,
+            message=LONG_ERROR,
+        )
+    )
+    url = f"sqlite:///{tmp_path_factory.mktemp('busy') / 'calls.db'}"
+    seed(url, rows)
+    with serving(url) as served:
+        yield served
+
+
+def _open(browser: Any, url: str, width: int) -> tuple[Any, Any]:
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    opened = context.new_page()
+    opened.goto(url)
+    opened.wait_for_selector("body[data-loaded]")
+    return context, opened
+
+
+@pytest.mark.parametrize("width", [1400, 800])
+def test_tables_fit_the_page_without_sideways_scroll(
+    browser: Any, busy_url: str, width: int
+) -> None:
+    context, opened = _open(browser, f"{busy_url}/dashboard?window=1h", width)
+    try:
+        overflowing = opened.evaluate(
+            """[document.documentElement, ...document.querySelectorAll('.scroll')]
+                .filter(e => e.scrollWidth > e.clientWidth)
+                .map(e => `${e.className || e.tagName}: ${e.scrollWidth} > ${e.clientWidth}`)"""
+        )
+        assert overflowing == []
+        row = opened.locator('#providers tr[data-provider="geocoding"]')
+        message = row.locator("td.last-error .message")
+        # Cut to fit, the whole text a hover away; the kind and the age stay in view.
+        assert message.get_attribute("title") == LONG_ERROR
+        assert message.evaluate(
+            "e => e.scrollWidth > e.clientWidth || e.scrollHeight > e.clientHeight"
+        )
+        cell = row.locator("td.last-error").bounding_box()
+        for part in ("kind", "when"):
+            box = row.locator(f"td.last-error .{part}").bounding_box()
+            assert cell["x"] <= box["x"] and box["x"] + box["width"] <= cell["x"] + cell["width"]
+    finally:
+        context.close()
+
+
+def test_success_rates_are_coloured_by_the_documented_thresholds(
+    browser: Any, busy_url: str
+) -> None:
+    context, opened = _open(browser, f"{busy_url}/dashboard?window=1h", 1400)
+    try:
+        success = opened.locator('#providers tr[data-provider="geocoding"] td.success')
+        assert success.inner_text() == "93.0%"
+        assert "rate-warn" in (success.get_attribute("class") or "")
+        weather = opened.locator('#providers tr[data-provider="weather"] td.success')
+        assert "rate-warn" in (weather.get_attribute("class") or "")  # 90.9%
+        stock = opened.locator('#providers tr[data-provider="stock_quotes"] td.success')
+        assert "rate-bad" in (stock.get_attribute("class") or "")  # 50.0%
+        # docs/dashboard.md: green from 99%, amber from 90%, red below, on the rate as shown.
+        cases = {1: "good", 0.99: "good", 0.98951: "good", 0.9894: "warn", 0.93: "warn"}
+        cases |= {0.9: "warn", 0.8996: "warn", 0.8994: "bad", 0: "bad"}
+        for rate, colour in cases.items():
+            assert opened.evaluate(f"rateClass({rate})") == f"rate-{colour}", rate
+    finally:
+        context.close()
+
+
+def test_opens_on_the_smallest_window_that_holds_the_data(browser: Any, server_url: str) -> None:
+    # The seeded calls are 2 to 10 minutes old: 15 minutes holds them all.
+    context, opened = _open(browser, f"{server_url}/dashboard", 1280)
+    try:
+        assert opened.locator("#window").input_value() == "15m"
+        assert "(15 s buckets" in opened.locator("#bucket").inner_text()
+        assert (
+            sum(
+                int(c)
+                for c in opened.locator("#chart g.bucket").evaluate_all(
+                    "gs => gs.map(g => g.dataset.calls)"
+                )
+            )
+            == 13
+        )
+        assert "window=" not in opened.url  # a choice, not a setting: reloads choose again
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize(
+    ("oldest_s", "expected"), [(3 * 3600, "6h"), (6 * 86400, "7d"), (9 * 86400, "15m")]
+)
+def test_the_initial_window_grows_with_the_age_of_the_data(
+    browser: Any, tmp_path: Path, oldest_s: int, expected: str
+) -> None:
+    now = datetime.now(UTC)
+    # Recent calls, and one `oldest_s` old; one older than 7 days is in no window, so the
+    # recent ones alone decide.
+    rows = [call("weather", 20.0, ago_s=_ago(now, 60 + i)) for i in range(3)]
+    rows.append(call("weather", 20.0, ago_s=_ago(now, oldest_s)))
+    url = f"sqlite:///{tmp_path / 'older.db'}"
+    seed(url, rows)
+    with serving(url) as served:
+        context, opened = _open(browser, f"{served}/dashboard", 1280)
+        try:
+            assert opened.locator("#window").input_value() == expected
         finally:
             context.close()
