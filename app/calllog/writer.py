@@ -2,7 +2,7 @@
 
 The event loop hands results to `record`; a coordinator thread of our own (`pipeline.py`) writes
 them in batches to the database, or to the local spool when the database is down or slow, and
-replays the spool when it is back. See the README's "Call log" section for the two modes.
+replays the spool when it is back. docs/call-log.md explains the two modes.
 """
 
 import asyncio

@@ -1,4 +1,4 @@
-"""`python -m app serve | migrate | prune-logs | rebuild-rollups | keys`: the README's commands."""
+"""`python -m app serve | migrate | prune-logs | rebuild-rollups | keys` (docs/configuration.md)."""
 
 import argparse
 import os
@@ -29,7 +29,7 @@ def _serve(args: argparse.Namespace) -> None:
         log_level=settings.log_level.lower(),
         log_config=logging_config(settings.log_level),
         access_log=args.access_log,
-        # Bound what a slow or greedy client can hold (see README, "Slow clients").
+        # Bound what a slow or greedy client can hold (docs/security.md, "Slow clients").
         timeout_keep_alive=args.timeout_keep_alive,
         limit_concurrency=args.limit_concurrency,
         backlog=args.backlog,

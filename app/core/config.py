@@ -1,6 +1,6 @@
 """All settings in one place, read from the environment or `.env`.
 
-Every field here is listed in `.env.example` and in the README's configuration table.
+Every field here is listed in `.env.example` and in docs/configuration.md.
 """
 
 from functools import lru_cache
