@@ -102,7 +102,7 @@ def tally(calls: Iterable[Call]) -> dict[Key, BucketTally]:
 
 
 def tally_rows(rows: Iterable[Mapping[str, Any]]) -> dict[Key, BucketTally]:
-    """The writer's rows (`rows.to_row` dicts)."""
+    """The writer's rows (`row.to_row` dicts)."""
     return tally(
         (
             r["created_at"],
