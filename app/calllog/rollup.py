@@ -24,10 +24,9 @@ import orjson
 from sqlalchemy import Connection, Table
 
 from app.calllog import histogram
-from app.models import ROLLUP_BUCKET_S, ExternalApiLog, ExternalApiLogRollup
+from app.models import ROLLUP_BUCKET_S, ExternalApiLogRollup
 
 ROLLUPS = cast(Table, ExternalApiLogRollup.__table__)
-LOGS = cast(Table, ExternalApiLog.__table__)
 Key = tuple[int, str]  # (bucket start in seconds since 1970, provider)
 # (created_at, provider, success, is_validation_error, error_kind, response_time_ms)
 Call = tuple[datetime, str, bool, bool, str | None, float]
