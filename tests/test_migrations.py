@@ -7,8 +7,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import insert, inspect, select
 
-from app.calllog.rollup import LOGS
 from app.calllog.rollup_rebuild import rebuild_rollups
+from app.calllog.row import TABLE as LOGS
 from app.core.db import create_db_engine
 from app.core.migrate import alembic_config, upgrade_to_head
 from app.models import Base, ExternalApiLogRollup

@@ -2,7 +2,8 @@
 
 A commit stuck behind a lock keeps only this thread busy; the coordinator spools the batch after
 its bound and carries on. Daemon, unlike `ThreadPoolExecutor`'s threads, so a database that
-never answers cannot keep the process from exiting.
+never answers cannot keep the process from exiting. A write's failure comes back in its future;
+`describe_db_error` turns it into a line fit for the log.
 """
 
 import queue
@@ -10,6 +11,8 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
+
+from app.security.redaction import redact_text
 
 _Job = tuple[Future[None], Callable[[], None]]
 
@@ -43,3 +46,10 @@ class DbWorker:
             else:
                 future.set_result(None)
             self._on_done()
+
+
+def describe_db_error(exc: BaseException) -> str:
+    """One line about a database failure: the driver's message, never SQL or parameters."""
+    orig = getattr(exc, "orig", None) or exc
+    first_line = (str(orig).strip().splitlines() or [""])[0][:200]
+    return redact_text(f"{type(orig).__name__}: {first_line}")

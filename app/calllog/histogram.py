@@ -43,12 +43,6 @@ def to_dense(bins: Mapping[int, int]) -> tuple[int, list[int]]:
     return first, [bins.get(b, 0) for b in range(first, last + 1)]
 
 
-def add_sparse(bins: dict[int, int], first: int, counts: Sequence[int]) -> None:
-    for offset, count in enumerate(counts):
-        if count:
-            bins[first + offset] = bins.get(first + offset, 0) + count
-
-
 def packed(first: int, counts: Sequence[int]) -> int:
     """A histogram as one integer holding a 64-bit field per bin, bin 0 lowest.
 
@@ -62,9 +56,17 @@ def packed(first: int, counts: Sequence[int]) -> int:
     return int.from_bytes(fields.tobytes(), "little") << (first * _FIELD_BITS)
 
 
-def one(b: int) -> int:
-    """A packed histogram of one call in bin `b`."""
-    return 1 << (b * _FIELD_BITS)
+def dense(total: int) -> tuple[int, list[int]]:
+    """A packed histogram as `to_dense` gives it: (first non-empty bin, counts up to the last)."""
+    if not total:
+        return 0, []
+    first = ((total & -total).bit_length() - 1) // _FIELD_BITS
+    last = (total.bit_length() - 1) // _FIELD_BITS
+    fields = array("Q")
+    fields.frombytes((total >> (first * _FIELD_BITS)).to_bytes((last - first + 1) * 8, "little"))
+    if _BIG_ENDIAN:
+        fields.byteswap()
+    return first, fields.tolist()
 
 
 def unpacked(total: int) -> list[int]:

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from app.calllog.rows import Row, to_row
+from app.calllog.row import Row, to_row
 from app.calllog.status import CallLogBackpressureError
 from app.integrations.schemas import ExternalResponse
 

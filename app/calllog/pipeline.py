@@ -19,9 +19,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from app.calllog.dbworker import DbWorker
+from app.calllog.dbworker import DbWorker, describe_db_error
+from app.calllog.insert import BatchInsert
 from app.calllog.intake import Entry, Intake, settle
-from app.calllog.rows import BatchInsert, Row, describe_db_error
+from app.calllog.row import Row
 from app.calllog.spool import Spool, SpoolChunk, SpoolFullError
 
 logger = logging.getLogger(__name__)

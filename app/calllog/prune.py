@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, select, tuple_
 
 from app.calllog.rollup import ROLLUPS, bucket_of, bucket_time
-from app.calllog.rows import TABLE
+from app.calllog.row import TABLE
 
 logger = logging.getLogger(__name__)
 

@@ -24,10 +24,9 @@ import orjson
 from sqlalchemy import Connection, Table
 
 from app.calllog import histogram
-from app.models import ROLLUP_BUCKET_S, ExternalApiLog, ExternalApiLogRollup
+from app.models import ROLLUP_BUCKET_S, ExternalApiLogRollup
 
 ROLLUPS = cast(Table, ExternalApiLogRollup.__table__)
-LOGS = cast(Table, ExternalApiLog.__table__)
 Key = tuple[int, str]  # (bucket start in seconds since 1970, provider)
 # (created_at, provider, success, is_validation_error, error_kind, response_time_ms)
 Call = tuple[datetime, str, bool, bool, str | None, float]
@@ -48,38 +47,43 @@ def bucket_time(start: int) -> datetime:
 
 @dataclass(slots=True)
 class BucketTally:
+    """The counters of a rollup bucket, or of any sum of buckets (a provider over a window, a
+    point of the series): what `external_api_log_rollups` stores per bucket and provider.
+
+    The latency histogram is packed (`histogram.packed`), so adding two tallies' latencies is
+    one integer addition: reading a long window adds up thousands of stored buckets.
+    """
+
     calls: int = 0
     succeeded: int = 0
     validation_errors: int = 0
     errors_by_kind: dict[str, int] = field(default_factory=dict)
-    latency_bins: dict[int, int] = field(default_factory=dict)
+    latencies: int = 0  # packed: see histogram.packed
 
-    def count(self, success: bool, validation: bool, kind: str | None, ms: float) -> None:
-        self.calls += 1
-        self.succeeded += success
-        self.validation_errors += validation
-        if kind is not None:
-            self.errors_by_kind[kind] = self.errors_by_kind.get(kind, 0) + 1
-        b = histogram.latency_bin(ms)
-        self.latency_bins[b] = self.latency_bins.get(b, 0) + 1
+    def add(self, other: "BucketTally") -> None:
+        self.calls += other.calls
+        self.succeeded += other.succeeded
+        self.validation_errors += other.validation_errors
+        self.latencies += other.latencies
+        kinds = self.errors_by_kind
+        for kind, n in other.errors_by_kind.items():
+            kinds[kind] = kinds.get(kind, 0) + n
 
     def plus_stored(self, stored: Sequence[Any]) -> "BucketTally":
         """This tally added to a stored bucket (a row in `_COLUMNS` order)."""
         kinds = dict(stored[5])
         for kind, n in self.errors_by_kind.items():
             kinds[kind] = kinds.get(kind, 0) + n
-        bins = dict(self.latency_bins)
-        histogram.add_sparse(bins, stored[6], stored[7])
         return BucketTally(
             self.calls + stored[2],
             self.succeeded + stored[3],
             self.validation_errors + stored[4],
             kinds,
-            bins,
+            self.latencies + histogram.packed(stored[6], stored[7]),
         )
 
     def columns(self) -> dict[str, Any]:
-        first, counts = histogram.to_dense(self.latency_bins)
+        first, counts = histogram.dense(self.latencies)
         return {
             "calls": self.calls,
             "succeeded": self.succeeded,
@@ -89,20 +93,36 @@ class BucketTally:
             "latency_counts": counts,
         }
 
+    def percentiles(self, fractions: Sequence[float]) -> list[float | None]:
+        """Read from the histogram: within `histogram.RELATIVE_ERROR_BOUND` of the exact ones."""
+        return histogram.percentiles(histogram.unpacked(self.latencies), fractions)
+
 
 def tally(calls: Iterable[Call]) -> dict[Key, BucketTally]:
-    tallies: dict[Key, BucketTally] = {}
+    """Calls counted per (bucket, provider)."""
+    counted: dict[Key, tuple[BucketTally, dict[int, int]]] = {}
     for created_at, provider, success, validation, kind, ms in calls:
         key = (bucket_of(created_at), provider)
-        bucket = tallies.get(key)
-        if bucket is None:
-            bucket = tallies[key] = BucketTally()
-        bucket.count(success, validation, kind, ms)
-    return tallies
+        found = counted.get(key)
+        if found is None:
+            found = counted[key] = (BucketTally(), {})
+        bucket, bins = found
+        bucket.calls += 1
+        bucket.succeeded += success
+        bucket.validation_errors += validation
+        if kind is not None:
+            bucket.errors_by_kind[kind] = bucket.errors_by_kind.get(kind, 0) + 1
+        # A dict increment per call and one packing per bucket: adding a packed call instead
+        # costs an integer of a few hundred digits per call.
+        b = histogram.latency_bin(ms)
+        bins[b] = bins.get(b, 0) + 1
+    for bucket, bins in counted.values():
+        bucket.latencies = histogram.packed(*histogram.to_dense(bins))
+    return {key: bucket for key, (bucket, _) in counted.items()}
 
 
 def tally_rows(rows: Iterable[Mapping[str, Any]]) -> dict[Key, BucketTally]:
-    """The writer's rows (`rows.to_row` dicts)."""
+    """The writer's rows (`row.to_row` dicts)."""
     return tally(
         (
             r["created_at"],

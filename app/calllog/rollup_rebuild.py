@@ -10,15 +10,8 @@ from typing import cast
 
 from sqlalchemy import Connection, Engine, delete, func, select
 
-from app.calllog.rollup import (
-    LOGS,
-    ROLLUPS,
-    Call,
-    bucket_of,
-    bucket_time,
-    epoch_seconds,
-    tally,
-)
+from app.calllog.rollup import ROLLUPS, Call, bucket_of, bucket_time, epoch_seconds, tally
+from app.calllog.row import TABLE
 from app.models import ROLLUP_BUCKET_S
 
 logger = logging.getLogger(__name__)
@@ -44,14 +37,14 @@ def rebuild_range(conn: Connection, since: datetime, until: datetime) -> int:
     conn.execute(delete(ROLLUPS).where(ROLLUPS.c.bucket_start >= lo, ROLLUPS.c.bucket_start < hi))
     rows = conn.execute(
         select(
-            LOGS.c.created_at,
-            LOGS.c.provider,
-            LOGS.c.success,
-            LOGS.c.is_validation_error,
-            LOGS.c.error_kind,
-            LOGS.c.response_time_ms,
+            TABLE.c.created_at,
+            TABLE.c.provider,
+            TABLE.c.success,
+            TABLE.c.is_validation_error,
+            TABLE.c.error_kind,
+            TABLE.c.response_time_ms,
         )
-        .where(LOGS.c.created_at >= lo, LOGS.c.created_at < hi)
+        .where(TABLE.c.created_at >= lo, TABLE.c.created_at < hi)
         # Streamed (a server-side cursor on PostgreSQL): only the tallies stay in memory.
         .execution_options(yield_per=20_000)
     )
@@ -78,7 +71,7 @@ def rebuild_range(conn: Connection, since: datetime, until: datetime) -> int:
 def stored_range(conn: Connection) -> tuple[datetime, datetime] | None:
     """From the oldest row or bucket to just past the newest; None when both tables are empty."""
     oldest_row, newest_row = conn.execute(
-        select(func.min(LOGS.c.created_at), func.max(LOGS.c.created_at))
+        select(func.min(TABLE.c.created_at), func.max(TABLE.c.created_at))
     ).one()
     oldest_bucket, newest_bucket = conn.execute(
         select(func.min(ROLLUPS.c.bucket_start), func.max(ROLLUPS.c.bucket_start))

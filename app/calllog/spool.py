@@ -1,8 +1,9 @@
 """The local spool: an append-only file of checksummed row batches, synced once per batch.
 
 Record layout: a 16-byte header (magic, payload length, row count, CRC-32 of the payload), then
-the payload (the batch's rows as JSON). A batch is acknowledged only after its `fdatasync`, so a
-crash can tear only an unacknowledged tail; `open` cuts such a tail off before appending.
+the payload (the batch's rows as JSON: `encode_rows`). A batch is acknowledged only after its
+`fdatasync`, so a crash can tear only an unacknowledged tail; `open` cuts such a tail off before
+appending.
 
 Each process locks one slot file (`calllog-0.spool`, `calllog-1.spool`, ...) with `flock`, so
 workers never share a file, and a restarted process takes the free slot a dead one left behind
@@ -20,9 +21,12 @@ import struct
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
-from app.calllog.rows import Row, decode_rows, encode_rows
+import orjson
+
+from app.calllog.row import Row
 
 logger = logging.getLogger(__name__)
 
@@ -163,3 +167,16 @@ class Spool:
         self.size, self.rows = offset, rows
         if rows:
             logger.warning("call log spool %s holds %d rows to replay", self.path, rows)
+
+
+def encode_rows(rows: Sequence[Row]) -> bytes:
+    """A record's payload: the rows as one JSON array (datetimes as ISO 8601 text)."""
+    return orjson.dumps(list(rows))
+
+
+def decode_rows(payload: bytes) -> list[Row]:
+    """The rows `encode_rows` wrote, `created_at` a datetime again."""
+    rows: list[Row] = orjson.loads(payload)
+    for row in rows:
+        row["created_at"] = datetime.fromisoformat(row["created_at"])
+    return rows

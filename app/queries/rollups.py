@@ -2,7 +2,7 @@
 
 Whole buckets inside the window come from `external_api_log_rollups` (288 per provider a day,
 whatever the call rate); the two partial buckets at the window's edges come from the rows
-themselves and are binned by the same code the writer uses. Counts, rates and error kinds are
+themselves, tallied by the writer's own `rollup.tally`. Counts, rates and error kinds are
 therefore exact; p50/p95/p99 and the series' p95 are read from the merged latency histogram,
 within `histogram.RELATIVE_ERROR_BOUND` of `percentile_cont`. The merge runs in Python on both
 databases, so PostgreSQL and SQLite answer the same numbers.
@@ -10,7 +10,6 @@ databases, so PostgreSQL and SQLite answer the same numbers.
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -19,7 +18,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.calllog import histogram
-from app.calllog.rollup import ROLLUPS, bucket_of
+from app.calllog.rollup import ROLLUPS, BucketTally, bucket_of, tally
 from app.core.errors import ErrorKind
 from app.models import ROLLUP_BUCKET_S, ExternalApiLog
 from app.queries.logs import as_utc
@@ -31,21 +30,12 @@ from app.queries.stats import (
     series_points,
 )
 
-# Windows up to this long keep exact percentiles (`stats_queries.py`): their rows are few.
+# Windows up to this long keep exact percentiles (`stats.py`): their rows are few.
 EXACT_WINDOW_MAX_S = 3600
 
 _KNOWN_KINDS = tuple(kind.value for kind in ErrorKind)
 log = ExternalApiLog
 _K = TypeVar("_K")
-
-
-@dataclass(slots=True)
-class _Totals:
-    calls: int = 0
-    succeeded: int = 0
-    validation_errors: int = 0
-    errors_by_kind: dict[str, int] = field(default_factory=dict)
-    latencies: int = 0  # packed: see histogram.packed
 
 
 def uses_rollup(window_s: int, bucket_s: int) -> bool:
@@ -73,8 +63,14 @@ def _stored_buckets(filtered: bool) -> Any:
 
 @lru_cache(maxsize=4)
 def _edge_rows(filtered: bool) -> Any:
+    # In the order of `rollup.Call`: the rows are tallied as the writer tallies them.
     query = select(
-        log.provider, log.success, log.is_validation_error, log.error_kind, log.response_time_ms
+        log.created_at,
+        log.provider,
+        log.success,
+        log.is_validation_error,
+        log.error_kind,
+        log.response_time_ms,
     ).where(log.created_at >= bindparam("lo"), log.created_at < bindparam("hi"))
     if filtered:
         query = query.where(log.provider.in_(bindparam("names", expanding=True)))
@@ -94,8 +90,8 @@ def rollup_window(
     inner_lo = math.ceil(start_s / ROLLUP_BUCKET_S) * ROLLUP_BUCKET_S
     inner_hi = math.floor(end_s / ROLLUP_BUCKET_S) * ROLLUP_BUCKET_S
     extra: dict[str, Any] = {"names": list(providers)} if providers else {}
-    figures: dict[str, _Totals] = {}
-    buckets: dict[int, _Totals] = {}
+    figures: dict[str, BucketTally] = {}
+    buckets: dict[int, BucketTally] = {}
 
     if inner_lo >= inner_hi:  # no whole bucket: the window is one partial bucket
         stored: Iterable[Any] = ()
@@ -106,8 +102,9 @@ def rollup_window(
             {"lo": _at(inner_lo), "hi": _at(inner_hi), **extra},
         )
         edges = [(since, _at(inner_lo)), (_at(inner_hi), until)]
-    # Thousands of buckets (40,000 for 7 days of 20 providers): the loop stays lean.
-    series_totals_at: dict[datetime, _Totals] = {}  # a bucket start recurs once per provider
+    # Thousands of buckets (40,000 for 7 days of 20 providers): the loop stays lean, adding
+    # in place instead of building a `BucketTally` per stored bucket.
+    series_totals_at: dict[datetime, BucketTally] = {}  # a bucket start recurs once per provider
     for start, name, calls, succeeded, validation, kinds, first_bin, counts in stored:
         series_totals = series_totals_at.get(start)
         if series_totals is None:
@@ -131,18 +128,10 @@ def rollup_window(
         if lo >= hi:
             continue
         series_totals = _get(buckets, int(lo.timestamp()) // bucket_s)
-        for name, success, validation, kind, ms in session.execute(
-            _edge_rows(bool(providers)), {"lo": lo, "hi": hi, **extra}
-        ):
-            latencies = histogram.one(histogram.latency_bin(ms))
-            for totals in (_get(figures, name), series_totals):
-                totals.calls += 1
-                totals.succeeded += success
-                totals.validation_errors += validation
-                totals.latencies += latencies
-            if kind is not None:
-                merged = figures[name].errors_by_kind
-                merged[kind] = merged.get(kind, 0) + 1
+        rows = session.execute(_edge_rows(bool(providers)), {"lo": lo, "hi": hi, **extra})
+        for (_, name), edge in tally(rows).items():
+            _get(figures, name).add(edge)
+            series_totals.add(edge)
 
     results = [_figures(name, totals) for name, totals in sorted(figures.items())]
     failing = [f.provider for f in results if f.succeeded < f.calls]
@@ -150,11 +139,7 @@ def rollup_window(
     for f in results:
         f.last_error = found_errors.get(f.provider)
     found = {
-        n: (
-            t.calls,
-            t.calls - t.succeeded,
-            histogram.percentiles(histogram.unpacked(t.latencies), (0.95,))[0],
-        )
+        n: (t.calls, t.calls - t.succeeded, t.percentiles((0.95,))[0])
         for n, t in buckets.items()
         if t.calls
     }
@@ -167,14 +152,14 @@ def _at(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-def _get(totals: dict[_K, _Totals], key: _K) -> _Totals:
+def _get(totals: dict[_K, BucketTally], key: _K) -> BucketTally:
     found = totals.get(key)
     if found is None:
-        found = totals[key] = _Totals()
+        found = totals[key] = BucketTally()
     return found
 
 
-def _figures(name: str, totals: _Totals) -> ProviderFigures:
+def _figures(name: str, totals: BucketTally) -> ProviderFigures:
     kinds = totals.errors_by_kind
     return ProviderFigures(
         provider=name,
@@ -183,5 +168,5 @@ def _figures(name: str, totals: _Totals) -> ProviderFigures:
         validation_errors=totals.validation_errors,
         # The exact path counts the known kinds only, in their declared order: so does this.
         errors_by_kind={k: kinds[k] for k in _KNOWN_KINDS if kinds.get(k)},
-        percentiles=histogram.percentiles(histogram.unpacked(totals.latencies), PERCENTILES),
+        percentiles=totals.percentiles(PERCENTILES),
     )

@@ -4,7 +4,7 @@ PostgreSQL computes everything in SQL, one index range per group (`_stats_pg.py`
 has no percentile aggregate: it counts in SQL, and the exact percentiles are taken from the
 group's latencies (fetched through the covering index, sorted in Python, interpolated as
 `percentile_cont` does), so both databases answer the same numbers. Longer windows read the
-5-minute rollup instead (`rollup_queries.py`).
+5-minute rollup instead (`rollups.py`).
 """
 
 from collections.abc import Sequence

@@ -5,12 +5,12 @@ import random
 
 import pytest
 
-from app.calllog import histogram
 from app.calllog.histogram import (
     BASE_MS,
     BIN_COUNT,
     GROWTH,
     RELATIVE_ERROR_BOUND,
+    dense,
     latency_bin,
     packed,
     percentiles,
@@ -25,7 +25,7 @@ FRACTIONS = (0.0, 0.01, 0.25, 0.5, 0.9, 0.95, 0.99, 1.0)
 def histogram_of(values: list[float]) -> list[int]:
     total = 0
     for value in values:
-        total += histogram.one(latency_bin(value))
+        total += packed(latency_bin(value), [1])
     return unpacked(total)
 
 
@@ -54,6 +54,23 @@ def test_packing_adds_histograms_bin_by_bin() -> None:
     assert {i: n for i, n in enumerate(merged) if n} == {3: 2, 5: 5, 200: 7, 511: 2**40}
     assert to_dense({}) == (0, [])
     assert unpacked(packed(0, [])) == [0] * BIN_COUNT
+
+
+@pytest.mark.parametrize(
+    "bins",
+    [{}, {0: 1}, {511: 3}, {0: 2, 511: 1}, {9: 2**63}, {7: 1, 9: 2**63}, {100: 5, 140: 1}],
+)
+def test_a_packed_histogram_reads_back_dense_as_it_was_packed(bins: dict[int, int]) -> None:
+    # The writer packs its tallies and stores them dense again: nothing may move a bin.
+    assert dense(packed(*to_dense(bins))) == to_dense(bins)
+
+
+def test_random_packed_histograms_read_back_dense() -> None:
+    rng = random.Random(3)
+    for _ in range(200):
+        low = rng.randrange(BIN_COUNT)
+        bins = {rng.randrange(low, BIN_COUNT): rng.randrange(1, 2**40) for _ in range(5)}
+        assert dense(packed(*to_dense(bins))) == to_dense(bins)
 
 
 def test_an_empty_histogram_has_no_percentiles() -> None:

@@ -5,9 +5,10 @@ from typing import Any
 
 from sqlalchemy import Engine, event, func, insert, select
 
+from app.calllog.insert import BatchInsert
 from app.calllog.prune import prune_logs
 from app.calllog.rollup import ROLLUPS
-from app.calllog.rows import TABLE, BatchInsert, to_row
+from app.calllog.row import TABLE, to_row
 from app.core.db import create_db_engine
 from app.core.migrate import upgrade_to_head
 from tests.calllog.helpers import result, row_counts, run_cli

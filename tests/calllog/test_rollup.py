@@ -11,9 +11,10 @@ from typing import Any
 from sqlalchemy import Engine, func, insert, select
 
 from app.calllog import CallLogWriter, Durability
+from app.calllog.insert import BatchInsert
 from app.calllog.rollup import ROLLUPS
 from app.calllog.rollup_rebuild import rebuild_rollups
-from app.calllog.rows import TABLE, BatchInsert, Row, to_row
+from app.calllog.row import TABLE, Row, to_row
 from app.calllog.spool import Spool
 from app.core.db import create_db_engine
 from app.core.migrate import upgrade_to_head

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from app.calllog.rows import to_row
+from app.calllog.row import to_row
 from app.calllog.spool import Spool, SpoolFullError
 from tests.calllog.helpers import result
 

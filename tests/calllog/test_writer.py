@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import Engine, event, func, select
 
 from app.calllog import CallLogBackpressureError, CallLogWriter, Durability
-from app.calllog.rows import BatchInsert, idempotent_insert, insert_rows, to_row
+from app.calllog.insert import BatchInsert, idempotent_insert, insert_rows
+from app.calllog.row import to_row
 from app.calllog.spool import Spool
 from app.core.db import create_db_engine
 from app.core.migrate import upgrade_to_head

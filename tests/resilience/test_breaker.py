@@ -13,7 +13,7 @@ from app.resilience.breaker import (
     BreakerState,
     CircuitBreaker,
 )
-from app.resilience.clock import FakeClock
+from tests.support.clock import FakeClock
 
 CONFIG = BreakerConfig(failure_rate=0.5, window=6, min_calls=4, open_s=10.0, probes=2)
 

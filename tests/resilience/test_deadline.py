@@ -5,8 +5,8 @@ import asyncio
 import pytest
 
 from app.resilience import deadline as deadline_module
-from app.resilience.clock import FakeClock
 from app.resilience.deadline import Deadline, DeadlineExpired, shared_deadline
+from tests.support.clock import FakeClock
 
 
 async def test_the_deadline_cancels_every_running_attempt_and_nothing_else() -> None:

@@ -10,7 +10,6 @@ import pytest
 from app.core.config import Settings
 from app.main import create_app
 from app.resilience.bulkhead import Bulkhead
-from app.resilience.clock import FakeClock
 from app.resilience.fallback import Fallback, cache_key
 from app.resilience.policy import (
     PolicyError,
@@ -28,6 +27,7 @@ from app.resilience.retry import (
     decide,
     parse_retry_after,
 )
+from tests.support.clock import FakeClock
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -14,9 +14,9 @@ from app.core.errors import ErrorKind
 from app.http.client import HttpClient, create_http_client
 from app.integrations.base import BaseApiProvider, Params
 from app.integrations.schemas import ExternalResponse
-from app.resilience.clock import FakeClock
 from app.resilience.deadline import Deadline
 from app.resilience.runner import PolicyRunner
+from tests.support.clock import FakeClock
 
 SETTINGS = Settings(_env_file=None)
 

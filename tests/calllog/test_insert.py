@@ -4,7 +4,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from app.calllog.rows import BatchInsert, to_row
+from app.calllog.insert import BatchInsert
+from app.calllog.row import to_row
 from app.core.db import create_db_engine
 from app.core.migrate import upgrade_to_head
 from app.models import ExternalApiLog

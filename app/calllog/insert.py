@@ -1,8 +1,6 @@
-"""Rows of `external_api_logs`: built from results, inserted idempotently, encoded for the spool.
+"""Writing rows to `external_api_logs`: idempotent batch inserts that also update the rollup.
 
-Every row carries `log_id`, generated here once per call. The same id travels to the database
-and to the spool, and every insert ignores a conflict on it, so writing a row twice (a commit
-that finished after we gave up on it, a spool replayed after a crash) still leaves one row.
+Every insert ignores a conflict on `log_id` (`row.py`), so a row written twice is stored once.
 The one exception is the first write of a fresh batch on PostgreSQL, which uses COPY (it
 cannot skip conflicts) and falls back to the ignore-on-conflict insert if it meets one.
 
@@ -12,7 +10,7 @@ the same transaction: a row skipped as already stored is not counted a second ti
 
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import orjson
 from psycopg.errors import UniqueViolation
@@ -22,14 +20,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
 
 from app.calllog import rollup
-from app.core.ids import new_log_id
-from app.integrations.schemas import ExternalResponse
-from app.models import ExternalApiLog
-from app.security.redaction import redact_text
+from app.calllog.row import TABLE, Row
 
-Row = dict[str, Any]
-
-TABLE = cast(Table, ExternalApiLog.__table__)
 # SQLite multi-row insert sizes: 15 columns x 256 rows stays well under its 32,766 parameters.
 _CHUNK_SIZES = (256, 64, 16, 4, 1)
 # A lookup, then an insert that skipped a row anyway, twice in a row: something else is
@@ -40,25 +32,6 @@ _SQLITE_STORED_IDS = (
     f"SELECT json_group_array(log_id) FROM {TABLE.name}"  # noqa: S608
     " WHERE log_id IN (SELECT value FROM json_each(?))"
 )
-
-
-def to_row(request_id: str, result: ExternalResponse) -> Row:
-    return {
-        "log_id": new_log_id(),
-        "provider": result.provider,
-        "success": result.success,
-        "is_validation_error": result.is_validation_error,
-        "response_time_ms": result.response_time_ms,
-        "data": result.data,
-        "error_message": result.error_message,
-        "created_at": result.started_at,
-        "request_id": request_id,
-        "status_code": result.status_code,
-        "error_kind": result.error_kind.value if result.error_kind else None,
-        "attempts": result.attempts,
-        "breaker_state": result.breaker_state,
-        "stale": result.stale,
-    }
 
 
 _DIALECT_INSERTS: dict[str, Callable[[Table], Insert]] = {
@@ -277,21 +250,3 @@ def _sqlite_datetime(value: datetime) -> str:
     """What SQLAlchemy's SQLite DATETIME stores ("2026-11-22 01:02:03.000000", the wall time),
     from C instead of a %-format with a dict per value: the writer formats one per row."""
     return value.isoformat(" ", "microseconds")[:26]
-
-
-def describe_db_error(exc: BaseException) -> str:
-    """One line about a database failure: the driver's message, never SQL or parameters."""
-    orig = getattr(exc, "orig", None) or exc
-    first_line = (str(orig).strip().splitlines() or [""])[0][:200]
-    return redact_text(f"{type(orig).__name__}: {first_line}")
-
-
-def encode_rows(rows: Sequence[Row]) -> bytes:
-    return orjson.dumps(list(rows))
-
-
-def decode_rows(payload: bytes) -> list[Row]:
-    rows: list[Row] = orjson.loads(payload)
-    for row in rows:
-        row["created_at"] = datetime.fromisoformat(row["created_at"])
-    return rows
