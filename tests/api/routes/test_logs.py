@@ -125,6 +125,8 @@ async def test_items_carry_breaker_state_and_stale(database_url: str) -> None:
         {"error_kind": "nope"},
         {"since": "0.5"},  # pydantic alone would read Unix seconds
         {"provider": "weather,nope"},  # registered names only, as for /integrations/fetch
+        {"provider": ""},  # an empty name is a mistake, as for /integrations/fetch
+        {"provider": "weather,"},
     ],
 )
 async def test_bad_parameters_are_422(client: httpx.AsyncClient, params: dict[str, object]) -> None:
