@@ -13,8 +13,8 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from app.core.db import UNAVAILABLE_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -25,8 +25,6 @@ DATABASE_UNAVAILABLE = (
     "Retry-After seconds (fetching keeps working: its rows are written once the database "
     "is back)"
 )
-# Refused or lost connections, server shutting down, locked SQLite file, pool exhausted.
-UNAVAILABLE_ERRORS = (OperationalError, InterfaceError, PoolTimeoutError)
 # For the `responses=` of every route that reads the database.
 DATABASE_RESPONSES: dict[int | str, dict[str, Any]] = {
     503: {
