@@ -3,17 +3,18 @@
 import argparse
 from datetime import UTC, datetime
 
+from app.cli.database import exit_unreachable, migrate_or_exit
 from app.cli.keys import add_keys_command
-from app.cli.serve import add_serve_command, migrate_or_exit
+from app.cli.serve import add_serve_command
 from app.core.config import get_settings
-from app.core.db import public_url
+from app.core.db import UNAVAILABLE_ERRORS, public_url
 from app.core.logging import configure_logging
 
 
 def _migrate(_: argparse.Namespace) -> None:
     settings = get_settings()
     configure_logging(settings.log_level)
-    migrate_or_exit(settings.database_url, hint="")
+    migrate_or_exit(settings.database_url)
     print(f"database at head: {public_url(settings.database_url)}")
 
 
@@ -61,14 +62,18 @@ def main(argv: list[str] | None = None) -> None:
     )
     prune.add_argument("--older-than-days", type=int, required=True)
     prune.add_argument("--batch-size", type=int, default=1000, help="rows per delete transaction")
-    prune.set_defaults(handler=_prune_logs)
+    prune.set_defaults(handler=_prune_logs, doing="prune the call log")
     rebuild = commands.add_parser(
         "rebuild-rollups",
         help="recompute the 5-minute call-log rollups from the rows (default: all of them)",
     )
     rebuild.add_argument("--since", type=_utc, help="ISO time, UTC unless it says otherwise")
     rebuild.add_argument("--until", type=_utc, help="ISO time (exclusive)")
-    rebuild.set_defaults(handler=_rebuild_rollups)
+    rebuild.set_defaults(handler=_rebuild_rollups, doing="rebuild the rollups")
     add_keys_command(commands)
     args = parser.parse_args(argv)
-    args.handler(args)
+    try:
+        args.handler(args)
+    except UNAVAILABLE_ERRORS as exc:
+        # serve and migrate say so themselves; this is for the commands that read or write rows.
+        exit_unreachable(get_settings().database_url, exc, getattr(args, "doing", args.command))

@@ -13,36 +13,12 @@ import socket
 from typing import Any
 
 import uvicorn
-from sqlalchemy.engine import make_url
 
+from app.cli.database import migrate_or_exit
 from app.core.config import get_settings
-from app.core.db import UNAVAILABLE_ERRORS, public_url
 from app.core.logging import configure_logging, logging_config
-from app.core.migrate import upgrade_to_head
 
 logger = logging.getLogger("app.cli")
-
-
-def migrate_or_exit(database_url: str, *, hint: str) -> None:
-    """Bring the schema to head; an unreachable database is one ERROR line and exit 1."""
-    try:
-        upgrade_to_head(database_url)
-    except (*UNAVAILABLE_ERRORS, OSError) as exc:
-        check = (
-            "that its directory exists and is writable"
-            if make_url(database_url).get_backend_name() == "sqlite"
-            else "that it is running"
-        )
-        # The class only: the driver's message may repeat the URL, password included.
-        logger.error(
-            "cannot migrate: the database at %s could not be reached (%s); check %s and that "
-            "DATABASE_URL points at it%s",
-            public_url(database_url),
-            type(getattr(exc, "orig", None) or exc).__name__,
-            check,
-            hint,
-        )
-        raise SystemExit(1) from None
 
 
 def check_port(host: str, port: int) -> None:
