@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from app.api.errors import install_error_handlers
 from app.api.main import api_router, operation_id
 from app.api.openapi import install_provider_enum
 from app.api.routes import dashboard, docs
@@ -134,6 +135,7 @@ def create_app(
     app.mount(docs.ASSETS_PATH, docs.assets_app(), name="docs-assets")
     app.state.metrics = observed
     install_backpressure_handler(app)
+    install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
     install_provider_enum(app, [cls.name for cls in classes])
     # After the provider enum: it wraps the schema that one builds.

@@ -35,7 +35,7 @@ def _amend(schema: dict[str, Any], enum_items: dict[str, Any]) -> None:
         if param.get("name") in ("providers", "required"):
             title = str(param["name"]).title()
             param["schema"] = {"type": "array", "items": enum_items, "title": title}
-    # The logs and stats filters take the same names (checked in app/api/routes/logs.py).
+    # The logs and stats filters take the same names (checked in app/api/names.py).
     for path in ("/integrations/logs", "/integrations/stats"):
         for param in schema.get("paths", {}).get(path, {}).get("get", {}).get("parameters", []):
             if param.get("name") == "provider":

@@ -1,48 +1,21 @@
 """`python -m app serve | migrate | prune-logs | rebuild-rollups | keys` (docs/configuration.md)."""
 
 import argparse
-import os
 from datetime import UTC, datetime
 
-import uvicorn
-
+from app.cli.database import exit_unreachable, migrate_or_exit
 from app.cli.keys import add_keys_command
+from app.cli.serve import add_serve_command
 from app.core.config import get_settings
-from app.core.logging import configure_logging, logging_config
-from app.core.migrate import upgrade_to_head
-
-
-def _serve(args: argparse.Namespace) -> None:
-    settings = get_settings()
-    configure_logging(settings.log_level)
-    # Migrate once here, not in every worker's lifespan.
-    upgrade_to_head(settings.database_url)
-    os.environ["DB_AUTO_MIGRATE"] = "false"
-    get_settings.cache_clear()
-    uvicorn.run(
-        "app.main:app",
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        loop="uvloop",
-        http=args.http,
-        log_level=settings.log_level.lower(),
-        log_config=logging_config(settings.log_level),
-        access_log=args.access_log,
-        # Bound what a slow or greedy client can hold (docs/security.md, "Slow clients").
-        timeout_keep_alive=args.timeout_keep_alive,
-        limit_concurrency=args.limit_concurrency,
-        backlog=args.backlog,
-        # Only the h11 parser has a size limit for the request line and headers.
-        h11_max_incomplete_event_size=args.h11_max_header_bytes,
-    )
+from app.core.db import UNAVAILABLE_ERRORS, public_url
+from app.core.logging import configure_logging
 
 
 def _migrate(_: argparse.Namespace) -> None:
     settings = get_settings()
     configure_logging(settings.log_level)
-    upgrade_to_head(settings.database_url)
-    print(f"database at head: {settings.database_url.split('@')[-1]}")
+    migrate_or_exit(settings.database_url)
+    print(f"database at head: {public_url(settings.database_url)}")
 
 
 def _prune_logs(args: argparse.Namespace) -> None:
@@ -81,34 +54,7 @@ def _utc(value: str) -> datetime:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m app")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="migrate, then run the service with uvicorn")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
-    serve.add_argument(
-        "--limit-concurrency",
-        type=int,
-        default=1000,
-        help="connections plus in-flight requests per worker before new ones get 503",
-    )
-    serve.add_argument(
-        "--timeout-keep-alive", type=int, default=5, help="seconds an idle connection stays open"
-    )
-    serve.add_argument("--backlog", type=int, default=2048, help="pending connections queued")
-    serve.add_argument(
-        "--http",
-        choices=["httptools", "h11"],
-        default="httptools",
-        help="httptools is faster; h11 also caps header size (facing clients without a proxy)",
-    )
-    serve.add_argument(
-        "--h11-max-header-bytes",
-        type=int,
-        default=16_384,
-        help="with --http h11: request line plus headers larger than this get 400",
-    )
-    serve.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=False)
-    serve.set_defaults(handler=_serve)
+    add_serve_command(commands)
     migrate = commands.add_parser("migrate", help="bring the database schema to head")
     migrate.set_defaults(handler=_migrate)
     prune = commands.add_parser(
@@ -116,14 +62,18 @@ def main(argv: list[str] | None = None) -> None:
     )
     prune.add_argument("--older-than-days", type=int, required=True)
     prune.add_argument("--batch-size", type=int, default=1000, help="rows per delete transaction")
-    prune.set_defaults(handler=_prune_logs)
+    prune.set_defaults(handler=_prune_logs, doing="prune the call log")
     rebuild = commands.add_parser(
         "rebuild-rollups",
         help="recompute the 5-minute call-log rollups from the rows (default: all of them)",
     )
     rebuild.add_argument("--since", type=_utc, help="ISO time, UTC unless it says otherwise")
     rebuild.add_argument("--until", type=_utc, help="ISO time (exclusive)")
-    rebuild.set_defaults(handler=_rebuild_rollups)
+    rebuild.set_defaults(handler=_rebuild_rollups, doing="rebuild the rollups")
     add_keys_command(commands)
     args = parser.parse_args(argv)
-    args.handler(args)
+    try:
+        args.handler(args)
+    except UNAVAILABLE_ERRORS as exc:
+        # serve and migrate say so themselves; this is for the commands that read or write rows.
+        exit_unreachable(get_settings().database_url, exc, getattr(args, "doing", args.command))

@@ -6,7 +6,18 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import sessionmaker
+
+# A database that is out, not a bug: refused or lost connections, a server shutting down, an
+# SQLite file that cannot be opened or is locked, a pool with no free connection.
+UNAVAILABLE_ERRORS = (OperationalError, InterfaceError, PoolTimeoutError)
+
+
+def public_url(url: str) -> str:
+    """`url` fit for a log line or a message: the password masked."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def _json_dumps(value: Any) -> str:

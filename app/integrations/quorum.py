@@ -2,10 +2,10 @@
 
 A fan-out whose rules are unmet answers 502, or 504 when every failure that broke a rule was a
 timeout; the body still carries every provider's result. A required provider that was not
-called (not among `providers`) counts as failed; a `min_success` above the number called can
-never be met. Both are answers (502), not request errors, so every well-formed request runs.
-Every answer says whether it is partial (some provider failed), in `summary.partial` and the
-`X-Partial` header.
+called counts as failed, and a `min_success` above the number called is unmet: the API refuses
+both with a 422 before calling anyone (`app/api/routes/integrations.py`), so through it they
+only reach here from direct callers of the manager. Every answer says whether it is partial
+(some provider failed), in `summary.partial` and the `X-Partial` header.
 """
 
 from collections.abc import Sequence

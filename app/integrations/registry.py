@@ -5,6 +5,7 @@ of the package defines is registered. Abstract classes (and names starting with 
 skipped, and so are modules whose name starts with `_`: they hold shared helpers.
 """
 
+import difflib
 import importlib
 import inspect
 import pkgutil
@@ -15,6 +16,8 @@ from app.integrations.base import BaseApiProvider
 
 PROVIDERS_PACKAGE = "app.integrations.providers"
 _VALID_NAME = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
+# The one class attribute the policy is built from (`BaseApiProvider.__init__`).
+POLICY_ATTRIBUTE = "policy_overrides"
 
 
 class ProviderRegistryError(RuntimeError):
@@ -40,6 +43,31 @@ def discover(package: str = PROVIDERS_PACKAGE) -> list[type[BaseApiProvider]]:
     return found
 
 
+def _looks_like_policy(attribute: str) -> bool:
+    plain = attribute.lower().strip("_")
+    return (
+        "polic" in plain
+        or plain in ("override", "overrides")
+        or difflib.SequenceMatcher(None, plain, POLICY_ATTRIBUTE).ratio() >= 0.8
+    )
+
+
+def unread_policy_attribute(cls: type[BaseApiProvider]) -> str | None:
+    """An attribute of `cls` (or of its own bases) that looks like a policy but is not read.
+
+    A misspelt `policy_overrides`, or `policy` (which `__init__` overwrites with the built
+    policy), would otherwise leave the provider on the defaults without a word.
+    """
+    for klass in cls.__mro__:
+        if not issubclass(klass, BaseApiProvider) or klass is BaseApiProvider:
+            continue
+        for attribute in vars(klass):
+            dunder = attribute.startswith("__")
+            if attribute != POLICY_ATTRIBUTE and not dunder and _looks_like_policy(attribute):
+                return attribute
+    return None
+
+
 class ProviderRegistry:
     """The provider classes the app serves, in a stable (name) order."""
 
@@ -51,6 +79,13 @@ class ProviderRegistry:
                 raise ProviderRegistryError(
                     f"{cls.__module__}.{cls.__qualname__} needs a `name` of lowercase letters, "
                     f"digits and underscores (at most 50), got {name!r}"
+                )
+            stray = unread_policy_attribute(cls)
+            if stray is not None:
+                raise ProviderRegistryError(
+                    f"{cls.__module__}.{cls.__qualname__} defines `{stray}`, which nothing "
+                    f"reads: a provider's policy goes in `{POLICY_ATTRIBUTE}`, e.g. "
+                    f'{POLICY_ATTRIBUTE} = {{"retries": 0}}'
                 )
             if name in by_name and by_name[name] is not cls:
                 first = by_name[name]

@@ -111,8 +111,10 @@ class _RuntimeCollector(Collector):
             if not isinstance(value, int | float):  # bool is an int: alarms become 0/1
                 continue
             if field in _WRITER_COUNTERS:
+                # `failed_batches` and `slow_batches` count database writes, the others rows.
+                unit = "batches" if field.endswith("_batches") else "rows"
                 yield CounterMetricFamily(
-                    f"fanout_call_log_{field}", f"Call-log writer: {field} (rows).", float(value)
+                    f"fanout_call_log_{field}", f"Call-log writer: {field} ({unit}).", float(value)
                 )
             else:
                 yield GaugeMetricFamily(

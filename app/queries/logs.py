@@ -89,6 +89,8 @@ def to_log_row(row: ExternalApiLog) -> LogRow:
         attempts=row.attempts,
         error_message=row.error_message,
         data=row.data,
+        breaker_state=row.breaker_state,
+        stale=row.stale,
         created_at=as_utc(row.created_at),
     )
 

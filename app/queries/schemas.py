@@ -18,6 +18,8 @@ _LOG_EXAMPLE: dict[str, Any] = {
     "error_message": "response does not match StockQuotes: quotes.0.price: Input should be a "
     "valid number",
     "data": {"quotes": [{"symbol": "ACME", "price": "n/a"}]},
+    "breaker_state": "closed",
+    "stale": False,
     "created_at": "2026-11-22T02:42:50.123456Z",
 }
 
@@ -38,6 +40,10 @@ class LogRow(BaseModel):
     attempts: int
     error_message: str | None
     data: dict[str, Any] | list[Any] | None
+    breaker_state: str | None = Field(
+        description="The provider's circuit breaker after the call; null without a breaker."
+    )
+    stale: bool = Field(description="`data` is a fallback, not this call's answer.")
     created_at: datetime = Field(description="When the call started, UTC.")
 
 

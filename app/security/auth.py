@@ -86,12 +86,14 @@ async def require_client(
 PrincipalDep = Annotated[Principal, Depends(require_client)]
 
 
-def forbidden(principal: Principal, refused: list[str]) -> HTTPException:
+def forbidden(principal: Principal, positions: list[int]) -> HTTPException:
+    """403 pointing at the refused names by position: an error never repeats the request."""
     allowed = ", ".join(sorted(principal.providers or ()))
-    names = ", ".join(repr(n) for n in refused)
+    where = ", ".join(map(str, positions))
     return HTTPException(
         status_code=403,
-        detail=f"key {principal.name!r} may not call {names}; it may call: {allowed}",
+        detail=f"key {principal.name!r} may not call the provider(s) at position {where} of "
+        f"the request's providers; it may call: {allowed}",
     )
 
 
@@ -111,7 +113,7 @@ def scope_names(principal: Principal, names: list[str], every: Sequence[str]) ->
                 status_code=403, detail=f"key {principal.name!r} may call no provider"
             )
         return allowed
-    refused = [n for n in dict.fromkeys(names) if not principal.allows(n)]
+    refused = [i for i, name in enumerate(names, 1) if not principal.allows(name)]
     if refused:
         raise forbidden(principal, refused)
     return names

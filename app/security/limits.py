@@ -131,4 +131,4 @@ def check_params(
 
 
 def _refuse(kind: str, loc: tuple[str, ...], msg: str) -> None:
-    raise RequestValidationError([{"type": kind, "loc": loc, "msg": msg, "input": None}])
+    raise RequestValidationError([{"type": kind, "loc": loc, "msg": msg}])

@@ -84,3 +84,50 @@ def test_invalid_names_are_refused(bad: object) -> None:
     cls = type("Bad", (DemoProvider,), {"name": bad, "path": "x"})
     with pytest.raises(ProviderRegistryError, match="needs a `name`"):
         ProviderRegistry([cls])
+
+
+@pytest.mark.parametrize(
+    "attribute",
+    [
+        "policy",
+        "policies",
+        "policy_overides",
+        "polcy_overrides",
+        "POLICY_OVERRIDES",
+        "overrides",
+        "retry_policy",
+    ],
+)
+def test_a_policy_attribute_nothing_reads_stops_start_up(tmp_path: Path, attribute: str) -> None:
+    package = make_package(
+        tmp_path,
+        f"pkg_{attribute.lower()}",
+        {
+            "gamma": f"""
+                from app.integrations.providers._demo import DemoProvider
+
+                class Gamma(DemoProvider):
+                    name = "gamma"
+                    path = "x"
+                    {attribute} = {{"retries": 0}}
+            """
+        },
+    )
+    with pytest.raises(ProviderRegistryError) as info:
+        ProviderRegistry.from_package(package)
+    message = str(info.value)
+    assert f".gamma.Gamma defines `{attribute}`, which nothing reads" in message
+    assert 'goes in `policy_overrides`, e.g. policy_overrides = {"retries": 0}' in message
+
+
+def test_an_unread_policy_attribute_on_a_base_class_is_found_too() -> None:
+    base = type("Base", (DemoProvider,), {"policy": {"retries": 0}})
+    cls = type("Leaf", (base,), {"name": "leaf", "path": "x"})
+    with pytest.raises(ProviderRegistryError, match=r"Leaf defines `policy`"):
+        ProviderRegistry([cls])
+
+
+def test_policy_overrides_is_read() -> None:
+    overrides = {"retries": 0}
+    cls = type("Ok", (DemoProvider,), {"name": "ok", "path": "x", "policy_overrides": overrides})
+    assert ProviderRegistry([cls]).names == ["ok"]

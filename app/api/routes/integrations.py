@@ -3,11 +3,11 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
 
 from app.api.deps import ClientDep, ManagerDep, SettingsDep
+from app.api.names import invalid, positions, resolve_names, split_names
 from app.core.config import Settings
-from app.integrations.manager import ApiIntegrationManager, UnknownProviderError
+from app.integrations.manager import ApiIntegrationManager
 from app.integrations.quorum import PARTIAL_HEADER
 from app.integrations.schemas import MAX_TIMEOUT_MS, FetchRequest, FetchResponse, ProviderInfo
 from app.observability.request_id import RequestIdDep
@@ -27,14 +27,18 @@ call is a result with `success=false` and an `error_kind`, and the answer is **2
 every provider failed (`summary.failed == summary.total`), unless the request sets rules:
 `required` providers must succeed and at least `min_success` providers must succeed, else
 the answer is **502** (**504** when every failure that broke a rule was a timeout) with the
-same full body and `summary.unmet` saying why. Every answer carries `X-Partial: true|false`
-(also `summary.partial`): true when some provider failed.
+same full body and `summary.unmet` saying why. Rules no outcome could meet (a `required`
+provider the request does not call, a `min_success` above the number it calls) are **422**,
+before any upstream call. Every answer carries `X-Partial: true|false` (also
+`summary.partial`): true when some provider failed.
 """
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     422: {
-        "description": "Unknown provider name, malformed parameters or body, or over a limit "
-        "(providers per request, params count or length; the message names the setting)."
+        "description": "Unknown or empty provider name, rules no outcome could meet "
+        "(`required` outside the providers called, `min_success` above their number), "
+        "malformed parameters or body, or over a limit (providers per request, params count "
+        "or length; the message names the setting). Never echoes the offending value."
     }
 }
 _PARTIAL_DOC = {
@@ -56,42 +60,13 @@ _ERRORS[504] = {
 }
 
 
-def _split_names(values: list[str] | None, field: str) -> list[str]:
-    """`a,b` and repeated parameters alike; an empty name is a mistake, not "all"."""
-    names = [n.strip() for v in values or [] for n in v.split(",")]
-    if "" in names:
-        raise RequestValidationError(
-            [
-                {
-                    "type": "empty_provider_name",
-                    "loc": ("query", field),
-                    "msg": f"`{field}` has an empty provider name; omit the parameter "
-                    "instead of leaving it empty",
-                    "input": values,
-                }
-            ]
-        )
-    return names
-
-
-def _resolve(
-    manager: ApiIntegrationManager, names: list[str], loc: tuple[str, ...]
-) -> list[str] | None:
-    try:
-        return manager.resolve(names)
-    except UnknownProviderError as exc:
-        raise RequestValidationError(
-            [{"type": "unknown_provider", "loc": loc, "msg": str(exc), "input": exc.unknown}]
-        ) from exc
-
-
 async def _run(
     manager: ApiIntegrationManager,
     client: ClientDep,
     settings: Settings,
     principal: Principal,
     *,
-    names: list[str],
+    providers: list[str] | None,
     params: dict[str, Any],
     timeout_ms: int | None,
     location: tuple[str, ...],
@@ -99,18 +74,21 @@ async def _run(
     required: list[str] | None,
     min_success: int | None,
 ) -> Response:
-    """What GET and POST share: limits, key scope, name checks, the fan-out, the answer."""
+    """What GET and POST share: limits, key scope, names, the rules' sense, fan-out, answer."""
+    names = split_names(providers, location)
     check_providers(names, settings, location)
-    selected = _resolve(manager, scope_names(principal, names, manager.names), location)
-    required = [name for name in required or [] if name.strip()]
-    _resolve(manager, required, (location[0], "required"))
+    selected = resolve_names(manager, scope_names(principal, names, manager.names), location)
+    required_at = (location[0], "required")
+    required_names = split_names(required, required_at)
+    wanted = resolve_names(manager, required_names, required_at) or []
+    _check_rules(selected or manager.names, required_names, wanted, min_success, location[0])
     result = await manager.fetch_all(
         client,
         params,
         names=selected,
         timeout_ms=timeout_ms,
         request_id=request_id,
-        required=required,
+        required=wanted,
         min_success=min_success,
     )
     # Built with model_construct from validated parts: serialise directly, skip re-validation.
@@ -120,6 +98,27 @@ async def _run(
         media_type="application/json",
         headers={PARTIAL_HEADER: "true" if result.summary.partial else "false"},
     )
+
+
+def _check_rules(
+    called: list[str], required: list[str], wanted: list[str], min_success: int | None, at: str
+) -> None:
+    """Rules no outcome can meet are the client's mistake: 422 before any upstream call."""
+    outside = {name for name in wanted if name not in called}
+    if outside:
+        raise invalid(
+            "required_not_called",
+            (at, "required"),
+            f"`required` names a provider this request does not call (position "
+            f"{positions(required, outside)}); add it to `providers` or drop it from `required`",
+        )
+    if min_success is not None and min_success > len(called):
+        raise invalid(
+            "min_success_unreachable",
+            (at, "min_success"),
+            f"`min_success` is more than the {len(called)} provider(s) this request calls, so it "
+            f"can never be met; set it to at most {len(called)} or call more providers",
+        )
 
 
 @router.get(
@@ -157,12 +156,12 @@ async def fetch(
         client,
         settings,
         principal,
-        names=_split_names(providers, "providers"),
+        providers=providers,
         params=params,
         timeout_ms=timeout_ms,
         location=("query", "providers"),
         request_id=request_id,
-        required=_split_names(required, "required"),
+        required=required,
         min_success=min_success,
     )
 
@@ -185,7 +184,7 @@ async def fetch_post(
         client,
         settings,
         principal,
-        names=body.providers or [],
+        providers=body.providers,
         params=body.params,
         timeout_ms=body.timeout_ms,
         location=("body", "providers"),

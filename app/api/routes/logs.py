@@ -5,12 +5,12 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi.exceptions import RequestValidationError
 from pydantic import BeforeValidator
 
 from app.api.deps import ManagerDep, SessionDep
+from app.api.errors import DATABASE_RESPONSES
+from app.api.names import resolve_names, split_names
 from app.core.errors import ErrorKind
-from app.integrations.manager import ApiIntegrationManager, UnknownProviderError
 from app.queries.logs import (
     CURSOR_PATTERN,
     MAX_PAGE,
@@ -33,27 +33,10 @@ def _iso_only(value: object) -> object:
 
 
 IsoDateTime = Annotated[datetime, BeforeValidator(_iso_only)]
+PROVIDER_AT = ("query", "provider")
 
 
-def provider_names(values: list[str] | None, manager: ApiIntegrationManager) -> list[str] | None:
-    """Registered names only (commas or repeats), like /integrations/fetch; 422 lists them."""
-    names = [n.strip() for v in values or [] for n in v.split(",") if n.strip()]
-    try:
-        return manager.resolve(names)
-    except UnknownProviderError as exc:
-        raise RequestValidationError(
-            [
-                {
-                    "type": "unknown_provider",
-                    "loc": ("query", "provider"),
-                    "msg": str(exc),
-                    "input": exc.unknown,
-                }
-            ]
-        ) from exc
-
-
-@router.get("/logs", response_model=LogPage)
+@router.get("/logs", response_model=LogPage, responses=DATABASE_RESPONSES)
 def list_logs(
     session: SessionDep,
     manager: ManagerDep,
@@ -78,7 +61,7 @@ def list_logs(
 ) -> LogPage:
     """List stored provider calls, newest first, with filters and keyset pagination."""
     filters = LogFilter(
-        provider=provider_names(provider, manager),
+        provider=resolve_names(manager, split_names(provider, PROVIDER_AT), PROVIDER_AT),
         success=success,
         error_kind=[k.value for k in error_kind] if error_kind else None,
         validation_errors_only=validation_errors_only,

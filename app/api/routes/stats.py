@@ -6,7 +6,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from app.api.deps import ManagerDep, SessionDep
-from app.api.routes.logs import IsoDateTime, provider_names
+from app.api.errors import DATABASE_RESPONSES
+from app.api.names import resolve_names, split_names
+from app.api.routes.logs import PROVIDER_AT, IsoDateTime
 from app.observability.metrics import breaker_state
 from app.queries.logs import as_utc
 from app.queries.rollups import rollup_window, uses_rollup
@@ -26,7 +28,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 WINDOW_SECONDS: dict[str, int] = {"15m": 900, "1h": 3600, "6h": 21600, "24h": 86400, "7d": 604800}
 
 
-@router.get("/stats", response_model=StatsResponse)
+@router.get("/stats", response_model=StatsResponse, responses=DATABASE_RESPONSES)
 def get_stats(
     session: SessionDep,
     manager: ManagerDep,
@@ -48,7 +50,7 @@ def get_stats(
     # Nothing was logged before 1970; clamping also keeps `end - window` from overflowing.
     end = max(as_utc(until) if until is not None else datetime.now(UTC), _EPOCH)
     start = max(end - timedelta(seconds=window_s), _EPOCH)
-    names = provider_names(provider, manager)
+    names = resolve_names(manager, split_names(provider, PROVIDER_AT), PROVIDER_AT)
     bucket_s = bucket_seconds(window_s)
     from_rollup = uses_rollup(window_s, bucket_s)
     if from_rollup:

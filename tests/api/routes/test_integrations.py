@@ -57,7 +57,8 @@ async def test_unknown_provider_is_422_listing_valid_names(client: httpx.AsyncCl
     assert response.status_code == 422
     detail = response.json()["detail"][0]
     assert detail["loc"] == ["query", "providers"]
-    assert "'nope'" in detail["msg"]
+    assert "nope" not in response.text  # never echoed: the position says which name
+    assert "(position 2)" in detail["msg"]
     assert "weather" in detail["msg"] and "geocoding" in detail["msg"]
 
     response = await client.post("/integrations/fetch", json={"providers": ["nope"]})
@@ -148,6 +149,23 @@ async def test_an_empty_provider_name_is_422(client: httpx.AsyncClient, value: s
     response = await client.get("/integrations/fetch", params={"providers": value})
     assert response.status_code == 422
     assert "empty provider name" in response.json()["detail"][0]["msg"]
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        ({"providers": [""]}, ["body", "providers"]),
+        ({"providers": ["weather", " "]}, ["body", "providers"]),
+        ({"providers": ["weather"], "required": [""]}, ["body", "required"]),
+    ],
+)
+async def test_an_empty_name_in_the_body_is_422_too(
+    client: httpx.AsyncClient, body: dict[str, object], loc: list[str]
+) -> None:
+    response = await client.post("/integrations/fetch", json=body)
+    assert response.status_code == 422
+    detail = response.json()["detail"][0]
+    assert (detail["type"], detail["loc"]) == ("empty_provider_name", loc)
 
 
 @pytest.mark.parametrize(

@@ -102,6 +102,19 @@ async def test_same_timestamp_rows_are_not_lost_between_pages(database_url: str)
         assert ids == sorted(ids, reverse=True)  # ties broken by id, newest first
 
 
+async def test_items_carry_breaker_state_and_stale(database_url: str) -> None:
+    fallback = call("weather", 5, ago_s=5, kind="circuit_open", status=None)
+    fallback |= {"breaker_state": "open", "stale": True, "data": {"city": "Busan"}}
+    plain = call("geocoding", 9, ago_s=9) | {"breaker_state": None, "stale": False}
+    seed(database_url, [plain, fallback])
+    async for client in read_client(database_url):
+        items = (await client.get("/integrations/logs")).json()["items"]
+    assert [(i["provider"], i["breaker_state"], i["stale"]) for i in items] == [
+        ("weather", "open", True),
+        ("geocoding", None, False),
+    ]
+
+
 @pytest.mark.parametrize(
     "params",
     [
@@ -112,6 +125,8 @@ async def test_same_timestamp_rows_are_not_lost_between_pages(database_url: str)
         {"error_kind": "nope"},
         {"since": "0.5"},  # pydantic alone would read Unix seconds
         {"provider": "weather,nope"},  # registered names only, as for /integrations/fetch
+        {"provider": ""},  # an empty name is a mistake, as for /integrations/fetch
+        {"provider": "weather,"},
     ],
 )
 async def test_bad_parameters_are_422(

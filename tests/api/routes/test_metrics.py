@@ -102,3 +102,16 @@ def test_outcomes_latency_buckets_and_runtime_gauges() -> None:
     assert samples[(state, (("provider", "geocoding"), ("state", "half_open")))] == 1
     assert samples[(state, (("provider", "air_quality"), ("state", "closed")))] == 1
     assert not any(dict(labels).get("provider") == "plain" for _, labels in samples)
+
+
+def test_writer_counters_name_their_unit() -> None:
+    metrics = Metrics()
+    stats = SimpleNamespace(written=3, failed_batches=1, slow_batches=2)
+    metrics.bind(lambda: stats, [])
+    families = {
+        f.name: f.documentation
+        for f in text_string_to_metric_families(generate_latest(metrics.registry).decode())
+    }
+    assert families["fanout_call_log_written"].endswith("written (rows).")
+    assert families["fanout_call_log_failed_batches"].endswith("failed_batches (batches).")
+    assert families["fanout_call_log_slow_batches"].endswith("slow_batches (batches).")

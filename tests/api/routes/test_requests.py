@@ -52,4 +52,5 @@ async def test_one_fanout_with_all_its_rows(client: httpx.AsyncClient) -> None:
 async def test_unknown_request_is_404(client: httpx.AsyncClient) -> None:
     response = await client.get("/integrations/requests/never-seen")
     assert response.status_code == 404
-    assert "never-seen" in response.json()["detail"]
+    assert "no calls stored for this request id" in response.json()["detail"]
+    assert "never-seen" not in response.text  # errors never repeat what the client sent

@@ -137,7 +137,12 @@ async def test_series_buckets_cover_the_window(client: httpx.AsyncClient) -> Non
 
 @pytest.mark.parametrize(
     ("params", "field"),
-    [({"window": "2w"}, "window"), ({"until": "0.5"}, "until"), ({"provider": "nope"}, "provider")],
+    [
+        ({"window": "2w"}, "window"),
+        ({"until": "0.5"}, "until"),
+        ({"provider": "nope"}, "provider"),
+        ({"provider": ""}, "provider"),  # an empty name is a mistake, not "every provider"
+    ],
 )
 async def test_bad_parameters_are_422(
     client: httpx.AsyncClient, params: dict[str, str], field: str
