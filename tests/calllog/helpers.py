@@ -1,20 +1,20 @@
 """Shared pieces of the call-log tests: results, bounded polling, a real TCP proxy, row checks."""
 
 import contextlib
-import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
 from app.core.errors import ErrorKind
 from app.integrations.schemas import ExternalResponse
+from tests.support.processes import child_env
 
 
 def result(provider: str, ok: bool = True) -> ExternalResponse:
@@ -38,20 +38,19 @@ def wait_until(condition: Callable[[], bool], timeout_s: float = 15.0) -> None:
         time.sleep(0.005)
 
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
 def run_cli(database_url: str, *args: str) -> "subprocess.CompletedProcess[str]":
     """`python -m app ...` in a child process against `database_url`; asserts it succeeded."""
-    done = subprocess.run(
-        [sys.executable, "-m", "app", *args],
-        cwd=ROOT,
-        env={**os.environ, "DATABASE_URL": database_url},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    # Run from an empty directory: a `.env` in the checkout must not reach the child.
+    with tempfile.TemporaryDirectory() as cwd:
+        done = subprocess.run(
+            [sys.executable, "-m", "app", *args],
+            cwd=cwd,
+            env=child_env(DATABASE_URL=database_url),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
     assert done.returncode == 0, done.stderr
     return done
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 
 from tests.e2e.test_service import free_port
+from tests.support.processes import child_env
 
 KILL_POINTS = int(os.environ.get("CRASH_KILL_POINTS", "20"))
 PROVIDERS = "weather,exchange_rates,time_zone,stock_quotes,vat_rates,geocoding"
@@ -60,15 +61,13 @@ class Service:
         self.spool = tmp_path / "spool"
         self.logs = tmp_path / "logs"
         self.logs.mkdir()
-        env = {
-            **os.environ,
-            "DATABASE_URL": f"sqlite:///{self.database}",
-            "LOG_DURABILITY": "strict",
-            "LOG_SPOOL_DIR": str(self.spool),
-            "SIMULATOR_ERROR_RATE": "0",
-            "SIMULATOR_LATENCY_SCALE": "0.05",
-        }
-        env.pop("DEMO_UPSTREAM_URL", None)
+        env = child_env(
+            DATABASE_URL=f"sqlite:///{self.database}",
+            LOG_DURABILITY="strict",
+            LOG_SPOOL_DIR=str(self.spool),
+            SIMULATOR_ERROR_RATE="0",
+            SIMULATOR_LATENCY_SCALE="0.05",
+        )
         self.zygote = subprocess.Popen(
             [sys.executable, "-c", ZYGOTE],
             cwd=self.logs,
