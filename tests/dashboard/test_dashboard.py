@@ -16,6 +16,7 @@ from app.main import create_app
 from tests.conftest import make_settings
 from tests.observability.seeding import call, percentile_cont, seed
 from tests.security.helpers import new_key
+from tests.support.providers import demo_registry
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -59,7 +60,8 @@ def _rows(now: datetime) -> list[dict[str, Any]]:
 @contextmanager
 def _serving(database_url: str, **overrides: Any) -> Iterator[str]:
     app = create_app(
-        make_settings(database_url, demo_upstream_url="http://127.0.0.1:9", **overrides)
+        make_settings(database_url, demo_upstream_url="http://127.0.0.1:9", **overrides),
+        registry=demo_registry(),
     )
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

@@ -9,6 +9,7 @@ from app.observability.request_id import accept_request_id
 from tests.conftest import api_client, make_settings
 from tests.observability.capture_server import capture_server
 from tests.observability.polling import wait_for
+from tests.support.providers import demo_registry
 
 
 @pytest.mark.parametrize(
@@ -32,7 +33,9 @@ def test_only_safe_ids_are_accepted(given: str | None, kept: bool) -> None:
 
 async def test_id_is_returned_sent_upstream_and_stored(sqlite_url: str) -> None:
     async with capture_server() as captured:
-        app = create_app(make_settings(sqlite_url, demo_upstream_url=captured.url))
+        app = create_app(
+            make_settings(sqlite_url, demo_upstream_url=captured.url), registry=demo_registry()
+        )
         async for client in api_client(app):
             response = await client.get(
                 "/integrations/fetch",
@@ -66,7 +69,9 @@ async def test_id_is_returned_sent_upstream_and_stored(sqlite_url: str) -> None:
 
 
 async def test_every_response_carries_an_id(sqlite_url: str) -> None:
-    app = create_app(make_settings(sqlite_url, demo_upstream_url="http://127.0.0.1:9"))
+    app = create_app(
+        make_settings(sqlite_url, demo_upstream_url="http://127.0.0.1:9"), registry=demo_registry()
+    )
     async for client in api_client(app):
         ok = await client.get("/healthz", headers={"x-request-id": "h-1"})
         assert ok.headers["x-request-id"] == "h-1"

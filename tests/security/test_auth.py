@@ -8,6 +8,7 @@ from app.simulator import Simulator
 from tests.conftest import make_settings
 from tests.security.helpers import LOOPBACK, REMOTE, app_factory, new_key, serve
 from tests.security.servers import Answer, Upstream
+from tests.support.providers import demo_registry
 
 
 async def test_no_keys_lets_loopback_in_and_refuses_everyone_else(
@@ -113,9 +114,12 @@ async def test_a_key_scoped_to_nothing_calls_nothing(sqlite_url: str) -> None:
 
 def test_production_without_keys_refuses_to_start(sqlite_url: str) -> None:
     with pytest.raises(SecurityConfigError, match="ENVIRONMENT=production needs client keys"):
-        create_app(make_settings(sqlite_url, environment="production"))
+        create_app(make_settings(sqlite_url, environment="production"), registry=demo_registry())
     _, entry = new_key("prod")
-    assert create_app(make_settings(sqlite_url, environment="production", api_keys=[entry]))
+    assert create_app(
+        make_settings(sqlite_url, environment="production", api_keys=[entry]),
+        registry=demo_registry(),
+    )
 
 
 @pytest.mark.parametrize(
@@ -130,7 +134,7 @@ def test_bad_security_settings_stop_start_up(
     sqlite_url: str, overrides: dict[str, object], message: str
 ) -> None:
     with pytest.raises(SecurityConfigError, match=message):
-        create_app(make_settings(sqlite_url, **overrides))
+        create_app(make_settings(sqlite_url, **overrides), registry=demo_registry())
 
 
 async def test_demo_providers_send_the_configured_credential(sqlite_url: str) -> None:

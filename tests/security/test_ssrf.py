@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 
 from app.http.client import create_http_client
 from app.integrations.providers._demo import DemoProvider
-from app.integrations.registry import ProviderRegistry
 from tests.conftest import make_settings
 from tests.security.helpers import LOOPBACK, app_factory, serve
 from tests.security.servers import Answer, Canary, Seen, Upstream
+from tests.support.providers import DEMO_PROVIDERS
 
 
 def _attacks(port: int) -> list[str]:
@@ -53,8 +53,7 @@ async def canary() -> AsyncIterator[Canary]:
 @cache
 def _demo_providers() -> list[DemoProvider]:
     base = make_settings("sqlite://", demo_upstream_url="http://upstream.test:8080")
-    classes = ProviderRegistry.from_package().classes()
-    return [cls(base) for cls in classes if issubclass(cls, DemoProvider)]
+    return [cls(base) for cls in DEMO_PROVIDERS]
 
 
 @cache

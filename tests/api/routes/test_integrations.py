@@ -10,6 +10,7 @@ from app.main import create_app
 from app.models import ExternalApiLog
 from app.simulator import Simulator
 from tests.conftest import api_client, make_settings
+from tests.support.providers import demo_registry
 
 
 async def test_get_fans_out_to_every_provider(client: httpx.AsyncClient) -> None:
@@ -130,7 +131,9 @@ async def test_openapi_lists_provider_names_as_an_enum(client: httpx.AsyncClient
 
 async def test_every_provider_down_is_still_a_well_formed_200(sqlite_url: str) -> None:
     async with Simulator(latency_scale=0, error_rate=1.0, drift_rate=0) as sim:
-        app = create_app(make_settings(sqlite_url, demo_upstream_url=sim.url))
+        app = create_app(
+            make_settings(sqlite_url, demo_upstream_url=sim.url), registry=demo_registry()
+        )
         async for c in api_client(app):
             response = await c.get("/integrations/fetch")
     assert response.status_code == 200
