@@ -60,7 +60,7 @@ def postgres_server_url() -> str:
     url = os.environ.get(POSTGRES_ENV)
     if not url:
         pytest.skip(f"{POSTGRES_ENV} is not set: PostgreSQL tests skipped")
-    url = Settings(database_url=url, _env_file=None).database_url  # type: ignore[call-arg]
+    url = Settings(database_url=url, _env_file=None).database_url
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
