@@ -1,4 +1,4 @@
-"""Shared pieces of the call-log tests: results, bounded polling, a real TCP proxy, row checks."""
+"""Shared pieces of the call-log tests: results, a real TCP proxy, row checks, the CLI."""
 
 import contextlib
 import socket
@@ -6,14 +6,13 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import create_engine, text
 
 from app.core.errors import ErrorKind
 from app.integrations.schemas import ExternalResponse
+from tests.support.ports import free_port
 from tests.support.processes import child_env
 
 
@@ -29,13 +28,6 @@ def result(provider: str, ok: bool = True) -> ExternalResponse:
         attempts=1 if ok else 2,
         started_at=datetime(2026, 11, 22, 1, 2, 3, tzinfo=UTC),
     )
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.005)
 
 
 def run_cli(database_url: str, *args: str) -> "subprocess.CompletedProcess[str]":
@@ -102,9 +94,7 @@ class TcpProxy:
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
         self._listener: socket.socket | None = None
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port: int = probe.getsockname()[1]
+        self.port = free_port()
 
     def start(self) -> None:
         listener = socket.socket()

@@ -3,7 +3,8 @@
 import threading
 
 from app.calllog.intake import Entry, Intake
-from tests.calllog.helpers import result, wait_until
+from tests.calllog.helpers import result
+from tests.support.polling import wait_until
 
 
 def test_a_batch_closes_as_soon_as_it_is_full_not_at_the_end_of_its_window() -> None:

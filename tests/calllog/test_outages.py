@@ -23,8 +23,9 @@ from app.calllog import CallLogWriter
 from app.core.migrate import upgrade_to_head
 from app.main import create_app
 from app.simulator import Simulator
-from tests.calllog.helpers import TcpProxy, duplicated_calls, row_counts, wait_until
+from tests.calllog.helpers import TcpProxy, duplicated_calls, row_counts
 from tests.conftest import api_client, make_settings
+from tests.support.polling import wait_until
 from tests.support.providers import demo_registry
 
 PROVIDERS = ["weather", "exchange_rates", "time_zone", "geocoding", "vat_rates"]

@@ -6,7 +6,6 @@ request, and the answer is never a 500.
 """
 
 import asyncio
-import socket
 import time
 from collections.abc import Iterator
 from typing import Any, ClassVar
@@ -22,6 +21,8 @@ from app.main import create_app
 from app.models import ExternalApiLog
 from tests.conftest import api_client, make_settings
 from tests.e2e.chaos import ChaosUpstream
+from tests.support.polling import poll
+from tests.support.ports import free_port
 
 DEADLINE_MS = 1000
 SLACK_MS = 200
@@ -31,13 +32,6 @@ FAULTY = NAMES[7]
 
 class Value(BaseModel):
     value: int
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port  # nothing listens here any more: connections are refused
 
 
 def chaos_provider(name: str, refused_port: int | None = None) -> type[DemoProvider]:
@@ -79,17 +73,10 @@ def rows_by_provider(database_url: str, request_id: str) -> dict[str, int]:
         engine.dispose()
 
 
-async def poll(condition: Any, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not await condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
-
-
 async def fan_out(
     sqlite_url: str, chaos: ChaosUpstream, refused: set[str], **query: Any
 ) -> tuple[int, dict[str, Any], dict[str, str], float, int, int]:
-    port = closed_port()
+    port = free_port()  # nothing listens there: connections are refused
     registry = ProviderRegistry([chaos_provider(n, port if n in refused else None) for n in NAMES])
     # Fast call-log mode: the answer must not wait for the database, so the time measured is
     # the fan-out's own (strict mode's wait is the call log's concern, tested there).

@@ -1,8 +1,6 @@
 """End to end: the real service process, real sockets, a real upstream, a real database."""
 
-import asyncio
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -17,34 +15,20 @@ import pytest
 from app.main import create_app
 from app.simulator import Simulator
 from tests.conftest import api_client, make_settings
-from tests.support.processes import child_env
+from tests.support.polling import wait_until
+from tests.support.ports import free_port
+from tests.support.processes import answers_health, child_env
 from tests.support.providers import DEMO_NAMES, demo_registry
+from tests.support.servers import ScriptedServer
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 async def silent_upstream() -> AsyncIterator[str]:
-    """Accepts connections and never answers: the worst upstream there is."""
-    writers: list[asyncio.StreamWriter] = []
-
-    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writers.append(writer)
-
-    server = await asyncio.start_server(hold, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    for w in writers:
-        w.close()
-    server.close()
-    await server.wait_closed()
+    """Takes every request and never answers: the worst upstream there is."""
+    async with ScriptedServer(lambda seen: None) as server:
+        yield server.url
 
 
 async def test_a_silent_upstream_ends_at_the_deadline(
@@ -94,16 +78,12 @@ def test_serve_command_runs_migrations_serves_and_logs(tmp_path: Path) -> None:
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
+
+        def up() -> bool:
             assert process.poll() is None, process.stdout.read().decode()  # type: ignore[union-attr]
-            try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "service did not come up"
-            time.sleep(0.05)
+            return answers_health(base)
+
+        wait_until(up, timeout_s=30, what="the service coming up")
         # The demo providers by name: the process serves whatever the package holds.
         demo = {"providers": ",".join(DEMO_NAMES)}
         body = httpx.get(f"{base}/integrations/fetch", params=demo, timeout=10).json()

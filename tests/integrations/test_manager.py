@@ -13,6 +13,7 @@ from app.http.client import create_http_client
 from app.integrations.base import BaseApiProvider, Params
 from app.integrations.manager import ApiIntegrationManager, UnknownProviderError
 from app.integrations.schemas import ExternalResponse
+from tests.support.polling import poll
 
 SETTINGS = Settings(_env_file=None)  # type: ignore[call-arg]
 
@@ -88,10 +89,7 @@ async def test_all_providers_run_at_once() -> None:
     upstream = Upstream()
     names = [f"gate{i}" for i in range(10)]
     task = asyncio.create_task(fan_out(names, upstream))
-    for _ in range(1000):  # bounded poll: until all ten are waiting upstream together
-        if upstream.in_flight == 10:
-            break
-        await asyncio.sleep(0)
+    await poll(lambda: upstream.in_flight == 10, what="all ten waiting upstream together")
     upstream.release.set()
     response = await task
     assert upstream.peak == 10

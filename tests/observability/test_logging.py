@@ -14,7 +14,7 @@ from app.observability.logging import JsonFormatter
 from app.observability.request_id import request_id_var
 from app.simulator import Simulator
 from tests.conftest import api_client, make_settings
-from tests.observability.polling import wait_for
+from tests.support.polling import wait_for
 from tests.support.providers import demo_registry
 
 

@@ -3,6 +3,8 @@
 import os
 from pathlib import Path
 
+import httpx
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -12,3 +14,11 @@ def child_env(**variables: str) -> dict[str, str]:
     checkout (a git worktree's tests would otherwise run the main tree's `app`)."""
     path = [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
     return {**os.environ, **variables, "PYTHONPATH": os.pathsep.join(path)}
+
+
+def answers_health(base: str) -> bool:
+    """Whether a service at `base` answers `/healthz` with 200 yet (refused: not yet)."""
+    try:
+        return httpx.get(f"{base}/healthz").status_code == 200
+    except httpx.TransportError:
+        return False

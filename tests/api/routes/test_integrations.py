@@ -10,6 +10,7 @@ from app.main import create_app
 from app.models import ExternalApiLog
 from app.simulator import Simulator
 from tests.conftest import api_client, make_settings
+from tests.support.polling import wait_for
 from tests.support.providers import demo_registry
 
 
@@ -94,18 +95,17 @@ async def test_every_call_becomes_one_row(client: httpx.AsyncClient, sqlite_url:
         await client.get("/integrations/fetch", params={"providers": "weather,vat_rates"})
     ).json()
     engine = create_engine(sqlite_url)
-    try:
-        for _ in range(2000):  # bounded poll for the write-behind thread
-            with engine.connect() as conn:
-                stored = conn.execute(
-                    select(ExternalApiLog.provider, ExternalApiLog.request_id)
-                ).all()
-            if len(stored) == 2:
-                break
-            await asyncio.sleep(0.005)
+
+    def stored() -> list[tuple[str, str]]:
+        with engine.connect() as conn:
+            rows = conn.execute(select(ExternalApiLog.provider, ExternalApiLog.request_id))
+            return [(provider, request_id) for provider, request_id in rows]
+
+    try:  # the write-behind thread stores the rows after the response
+        logged = await asyncio.to_thread(wait_for, stored, lambda rows: len(rows) == 2, 10.0)
     finally:
         engine.dispose()
-    assert sorted(stored) == [("vat_rates", body["request_id"]), ("weather", body["request_id"])]
+    assert sorted(logged) == [("vat_rates", body["request_id"]), ("weather", body["request_id"])]
 
 
 async def test_providers_listing(client: httpx.AsyncClient, simulator: Simulator) -> None:
