@@ -11,7 +11,9 @@ The server counts connections, so keep-alive is checked from the server's side.
 import asyncio
 import gzip
 import json
+import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import httpx
@@ -22,6 +24,7 @@ from app.core.errors import ErrorKind
 from app.http.aiohttp_transport import AiohttpTransport
 from app.http.client import HttpClient, create_http_client
 from app.integrations.base import BaseApiProvider, Params
+from app.resilience.runner import PolicyRunner
 from tests.support.ports import free_port
 from tests.support.servers import Raw, ScriptedServer, Seen
 
@@ -221,6 +224,26 @@ async def test_closing_an_unread_body_drops_the_connection(
     assert not server.open
 
 
+class _SkippingClock:
+    """Real time, except that a policy's wait (a retry's backoff or `Retry-After`) passes at
+    once: it is recorded and moves this clock on by as much, so no test sleeps it out."""
+
+    def __init__(self) -> None:
+        self.skipped = 0.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.skipped
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + timedelta(seconds=self.skipped)
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.skipped += max(seconds, 0.0)
+        await asyncio.sleep(0)
+
+
 class _EchoProvider(BaseApiProvider):
     name = "echo"
     path: ClassVar[str] = "/echo"
@@ -260,6 +283,8 @@ async def test_event_hooks_still_record_status_and_attempts(
 ) -> None:
     provider = _EchoProvider(_settings(), server.url)
     provider.path = path
+    clock = _SkippingClock()
+    provider.runner = PolicyRunner(provider.name, provider.policy, provider.method, clock=clock)
     result = await provider.execute(client, {"a": "b"}, request_id="r1")
     assert result.error_kind == kind
     assert result.success is (kind is None)
@@ -268,6 +293,8 @@ async def test_event_hooks_still_record_status_and_attempts(
     assert result.attempts == server.requests[path] >= 1
     if kind is None:
         assert result.attempts == 1
+    if path == "/status/503":
+        assert clock.sleeps == [7.0, 7.0]  # Retry-After honoured, in no real time
 
 
 async def test_any_transport_can_be_passed_in() -> None:
