@@ -5,7 +5,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from app.main import create_app
 from tests.conftest import make_settings
 from tests.observability.seeding import call, percentile_cont, seed
 from tests.security.helpers import new_key
+from tests.support.polling import wait_until
 from tests.support.providers import demo_registry
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -68,11 +69,12 @@ def _serving(database_url: str, **overrides: Any) -> Iterator[str]:
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = datetime.now(UTC) + timedelta(seconds=20)
-    while not server.started:
-        if datetime.now(UTC) > deadline or not thread.is_alive():
-            raise AssertionError("uvicorn did not start")
-        thread.join(0.02)
+
+    def started() -> bool:
+        assert thread.is_alive(), "uvicorn did not start"
+        return server.started
+
+    wait_until(started, timeout_s=20, what="uvicorn starting")
     try:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:
