@@ -6,16 +6,12 @@ from pathlib import Path
 
 from tests.support.processes import child_env
 
-IMPORT_ONLY = """
-import app.main
-assert "app" not in vars(app.main), "importing app.main built the app"
-print("imported")
-"""
-
-ACCESS = """
+# Run in a fresh interpreter: this process imported app.main long ago.
+IMPORT_THEN_ACCESS = """
 import app.main
 from fastapi import FastAPI
 from app.security.setup import SecurityConfigError
+assert "app" not in vars(app.main), "importing app.main built the app"
 try:
     built = app.main.app
 except SecurityConfigError:
@@ -26,10 +22,9 @@ else:
 """
 
 
-def _python(code: str, cwd: Path, **variables: str) -> str:
-    # A fresh interpreter: this process imported app.main long ago.
+def _import_then_access(cwd: Path, **variables: str) -> str:
     done = subprocess.run(
-        [sys.executable, "-c", code],
+        [sys.executable, "-c", IMPORT_THEN_ACCESS],
         cwd=cwd,
         env=child_env(**variables),
         capture_output=True,
@@ -41,11 +36,9 @@ def _python(code: str, cwd: Path, **variables: str) -> str:
     return done.stdout.strip()
 
 
-def test_importing_app_main_reads_no_settings(tmp_path: Path) -> None:
-    # Production without client keys refuses to build: importing must not try.
-    assert _python(IMPORT_ONLY, tmp_path, ENVIRONMENT="production") == "imported"
-
-
-def test_app_main_app_is_built_from_the_environment_on_access(tmp_path: Path) -> None:
-    assert _python(ACCESS, tmp_path, ENVIRONMENT="production") == "refused"
-    assert _python(ACCESS, tmp_path, ENVIRONMENT="development") == "built"
+def test_importing_app_main_reads_no_settings_and_access_builds_from_them(
+    tmp_path: Path,
+) -> None:
+    # Production without client keys refuses to build: the import succeeds, the access does not.
+    assert _import_then_access(tmp_path, ENVIRONMENT="production") == "refused"
+    assert _import_then_access(tmp_path, ENVIRONMENT="development") == "built"
