@@ -16,6 +16,37 @@ from app.core.config import Settings
 from app.simulator import Simulator
 
 POSTGRES_ENV = "TEST_DATABASE_URL"
+# pydantic-settings matches variable names to fields without regard to case.
+SETTINGS_VARIABLES = frozenset(name.upper() for name in Settings.model_fields)
+
+
+def _settings_variables() -> list[str]:
+    return [name for name in os.environ if name.upper() in SETTINGS_VARIABLES]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Drop the developer's settings variables before collection: some modules build settings
+    (or an app) at import, before any fixture runs."""
+    for name in _settings_variables():
+        del os.environ[name]
+
+
+@pytest.fixture(autouse=True)
+def _no_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test starts with no settings variable set (`POLICY_MAX_RESPONSE_BYTES=10` or
+    `ENVIRONMENT=production` in a shell changes no outcome), even if an earlier test set one;
+    child processes inherit the same clean environment."""
+    for name in _settings_variables():
+        monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _run_in_an_empty_directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """No test sees a `.env` in the checkout, nor writes the default `data/` (database, spool)
+    into it: relative paths resolve in a directory of this run's own."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path_factory.mktemp("cwd"))
+        yield
 
 
 @pytest.fixture
@@ -29,7 +60,7 @@ def postgres_server_url() -> str:
     url = os.environ.get(POSTGRES_ENV)
     if not url:
         pytest.skip(f"{POSTGRES_ENV} is not set: PostgreSQL tests skipped")
-    url = Settings(database_url=url).database_url
+    url = Settings(database_url=url, _env_file=None).database_url
     engine = create_engine(url)
     try:
         with engine.connect() as conn:

@@ -22,6 +22,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from app.main import create_app
 from app.security.api_keys import generate_key, hash_key
 from tests.conftest import make_settings
+from tests.support.providers import demo_registry
 
 KEY = generate_key()
 # Per operation; with about ten operations this is several hundred cases in all.
@@ -42,7 +43,8 @@ APP = create_app(
         request_timeout_ms=2000,
         log_spool_dir=_TMP / "spool",
         log_durability="fast",
-    )
+    ),
+    registry=demo_registry(),
 )
 # 502/503/504 are deliberate, documented answers (an unmet `min_success`, not ready); the
 # default `status_code_conformance` check still fails any 5xx an operation does not document,

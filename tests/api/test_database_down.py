@@ -16,6 +16,7 @@ from app.main import create_app
 from app.simulator import Simulator
 from tests.calllog.helpers import TcpProxy
 from tests.conftest import api_client, make_settings
+from tests.support.providers import demo_registry
 
 # Trust authentication ignores it, so it may be anything; it must never show.
 PASSWORD = "pw-Kd93hQ0zLx"
@@ -52,7 +53,7 @@ async def test_postgres_out_reads_answer_503_then_recover(
         log_spool_dir=tmp_path / "spool",
     )
     try:
-        async for client in api_client(create_app(settings)):
+        async for client in api_client(create_app(settings, registry=demo_registry())):
             assert (await client.get("/integrations/logs")).status_code == 200
             proxy.cut()
             await assert_reads_unavailable(client)
@@ -78,6 +79,6 @@ async def test_sqlite_that_cannot_be_opened_answers_503(
         db_auto_migrate=False,
         log_spool_dir=tmp_path / "spool",
     )
-    async for client in api_client(create_app(settings)):
+    async for client in api_client(create_app(settings, registry=demo_registry())):
         await assert_reads_unavailable(client)
         await assert_fetch_works(client)

@@ -1,20 +1,19 @@
-"""Shared pieces of the call-log tests: results, bounded polling, a real TCP proxy, row checks."""
+"""Shared pieces of the call-log tests: results, a real TCP proxy, row checks, the CLI."""
 
 import contextlib
-import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
 from app.core.errors import ErrorKind
 from app.integrations.schemas import ExternalResponse
+from tests.support.ports import free_port
+from tests.support.processes import child_env
 
 
 def result(provider: str, ok: bool = True) -> ExternalResponse:
@@ -31,27 +30,19 @@ def result(provider: str, ok: bool = True) -> ExternalResponse:
     )
 
 
-def wait_until(condition: Callable[[], bool], timeout_s: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.005)
-
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
 def run_cli(database_url: str, *args: str) -> "subprocess.CompletedProcess[str]":
     """`python -m app ...` in a child process against `database_url`; asserts it succeeded."""
-    done = subprocess.run(
-        [sys.executable, "-m", "app", *args],
-        cwd=ROOT,
-        env={**os.environ, "DATABASE_URL": database_url},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    # Run from an empty directory: a `.env` in the checkout must not reach the child.
+    with tempfile.TemporaryDirectory() as cwd:
+        done = subprocess.run(
+            [sys.executable, "-m", "app", *args],
+            cwd=cwd,
+            env=child_env(DATABASE_URL=database_url),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
     assert done.returncode == 0, done.stderr
     return done
 
@@ -104,9 +95,7 @@ class TcpProxy:
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
         self._listener: socket.socket | None = None
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port: int = probe.getsockname()[1]
+        self.port = free_port()
 
     def start(self) -> None:
         listener = socket.socket()

@@ -23,8 +23,10 @@ from app.calllog import CallLogWriter, WriterStats
 from app.core.migrate import upgrade_to_head
 from app.main import create_app
 from app.simulator import Simulator
-from tests.calllog.helpers import TcpProxy, duplicated_calls, row_counts, wait_until
+from tests.calllog.helpers import TcpProxy, duplicated_calls, row_counts
 from tests.conftest import api_client, make_settings
+from tests.support.polling import wait_until
+from tests.support.providers import demo_registry
 
 PROVIDERS = ["weather", "exchange_rates", "time_zone", "geocoding", "vat_rates"]
 
@@ -95,7 +97,7 @@ async def test_postgres_stopped_mid_load_then_started(
         log_durability="strict",
         log_spool_dir=tmp_path / "spool",
     )
-    app = create_app(settings)
+    app = create_app(settings, registry=demo_registry())
     try:
         answers = await run_outage(app, proxy.cut, proxy.restore)
     finally:
@@ -116,7 +118,7 @@ async def test_sqlite_locked_mid_load_then_released(
         log_durability=mode,
         log_spool_dir=tmp_path / "spool",
     )
-    app = create_app(settings)
+    app = create_app(settings, registry=demo_registry())
     database = make_url(sqlite_url).database
     assert database is not None
     holder = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
@@ -146,7 +148,7 @@ async def test_spool_cap_reached_raises_the_alarm_and_fails_readyz(
         log_spool_dir=tmp_path / "spool",
         log_spool_max_bytes=8000,
     )
-    app = create_app(settings)
+    app = create_app(settings, registry=demo_registry())
     async for client in api_client(app):
         writer = writer_of(app)
         answers = await load(client, 10)  # fast mode: answers go out at once

@@ -19,7 +19,8 @@ from app.calllog.spool import Spool
 from app.core.db import create_db_engine
 from app.core.migrate import upgrade_to_head
 from app.queries.logs import as_utc
-from tests.calllog.helpers import result, row_counts, run_cli, wait_until
+from tests.calllog.helpers import result, row_counts, run_cli
+from tests.support.polling import wait_until
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 KINDS = [None, None, None, "timeout", "http_status", "validation_error"]

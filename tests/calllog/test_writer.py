@@ -14,7 +14,8 @@ from app.calllog.spool import Spool
 from app.core.db import create_db_engine
 from app.core.migrate import upgrade_to_head
 from app.models import ExternalApiLog
-from tests.calllog.helpers import result, row_counts, wait_until
+from tests.calllog.helpers import result, row_counts
+from tests.support.polling import wait_until
 
 
 def count_inserts(engine: Engine) -> list[int]:

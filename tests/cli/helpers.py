@@ -1,7 +1,5 @@
 """Running `python -m app ...` in a child process from this checkout, bounded in time."""
 
-import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -9,16 +7,12 @@ from typing import Any
 
 import orjson
 
+from tests.support.ports import free_port
+from tests.support.processes import child_env
+
 ROOT = Path(__file__).resolve().parents[2]
 # Must never appear in anything the command prints.
 PASSWORD = "pw-Vb61sNq2Yt"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def unreachable_postgres() -> tuple[str, str]:
@@ -31,7 +25,7 @@ def unreachable_postgres() -> tuple[str, str]:
 
 
 def environment(tmp_path: Path, **values: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "DEMO_"))}
+    env = {k: v for k, v in child_env().items() if not k.startswith(("DB_", "DEMO_"))}
     env |= {"LOG_SPOOL_DIR": str(tmp_path / "spool"), "SIMULATOR_ERROR_RATE": "0"}
     return env | values
 

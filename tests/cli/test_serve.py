@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -22,6 +21,8 @@ from tests.cli.helpers import (
     run,
     unreachable_postgres,
 )
+from tests.support.polling import wait_until
+from tests.support.processes import answers_health
 
 
 def test_help_describes_host_port_and_workers_with_defaults(tmp_path: Path) -> None:
@@ -82,16 +83,12 @@ def test_without_migrations_it_serves_while_the_database_is_down(tmp_path: Path)
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
+
+        def up() -> bool:
             assert process.poll() is None, process.stdout.read().decode()  # type: ignore[union-attr]
-            try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "service did not come up"
-            time.sleep(0.05)
+            return answers_health(base)
+
+        wait_until(up, timeout_s=30, what="the service answering /healthz")
         fetched = httpx.get(f"{base}/integrations/fetch", params={"providers": "weather"})
         assert fetched.status_code == 200
         assert fetched.json()["summary"]["succeeded"] == 1

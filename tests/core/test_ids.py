@@ -1,9 +1,12 @@
-"""Request and row ids stay unique across forked processes."""
+"""Request and row ids: UUIDv7-laid-out hex that sorts by creation time, unique across forks."""
 
 import os
+import time
+from types import SimpleNamespace
 
 import pytest
 
+from app.core import ids
 from app.core.ids import new_log_id, new_request_id
 
 
@@ -19,10 +22,24 @@ def _in_child(make: object) -> str:
         return pipe.read()
 
 
-def test_request_ids_look_like_uuid4_hex() -> None:
-    ids = {new_request_id() for _ in range(1000)}
-    assert len(ids) == 1000
-    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+def test_an_id_is_32_hex_digits_of_the_time_in_ms_then_version_7() -> None:
+    before = time.time_ns() // 1_000_000
+    made = {new_request_id() for _ in range(1000)}
+    after = time.time_ns() // 1_000_000
+    assert len(made) == 1000
+    for made_id in made:
+        assert len(made_id) == 32 and set(made_id) <= set("0123456789abcdef")
+        assert before <= int(made_id[:12], 16) <= after  # the first 48 bits: Unix time in ms
+        assert made_id[12] == "7"  # the version nibble of the UUIDv7 layout
+
+
+def test_ids_made_later_sort_later(monkeypatch: pytest.MonkeyPatch) -> None:
+    # One id per millisecond of a stepped clock: the random bits must never reorder them.
+    millis = iter(range(1_764_000_000_000, 1_764_000_000_500))
+    monkeypatch.setattr(ids, "time", SimpleNamespace(time_ns=lambda: next(millis) * 1_000_000))
+    made = [ids.time_ordered_id() for _ in range(500)]
+    assert sorted(made) == made
+    assert len(set(made)) == 500
 
 
 @pytest.mark.parametrize("make", [new_request_id, new_log_id])

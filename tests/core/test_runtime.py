@@ -10,6 +10,7 @@ import pytest
 from app.core.runtime import OPEN_FILES_HEADROOM, ensure_open_files, tune_gc
 from app.main import create_app
 from tests.conftest import api_client, make_settings
+from tests.support.providers import demo_registry
 
 
 def test_tune_gc_freezes_the_heap_and_undo_restores_the_schedule() -> None:
@@ -33,7 +34,9 @@ def test_zero_threshold_and_no_freeze_leave_the_collector_alone() -> None:
 
 
 async def test_the_app_freezes_its_startup_heap_while_it_runs(sqlite_url: str) -> None:
-    app = create_app(make_settings(sqlite_url, demo_upstream_url="http://127.0.0.1:9"))
+    app = create_app(
+        make_settings(sqlite_url, demo_upstream_url="http://127.0.0.1:9"), registry=demo_registry()
+    )
     async for client in api_client(app):
         assert (await client.get("/healthz")).status_code == 200
         assert gc.get_freeze_count() > 0

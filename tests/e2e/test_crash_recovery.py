@@ -15,12 +15,13 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
-from tests.e2e.test_service import free_port
+from tests.support.polling import poll, wait_until
+from tests.support.ports import free_port
+from tests.support.processes import answers_health, child_env
 
 KILL_POINTS = int(os.environ.get("CRASH_KILL_POINTS", "20"))
 PROVIDERS = "weather,exchange_rates,time_zone,stock_quotes,vat_rates,geocoding"
@@ -60,15 +61,13 @@ class Service:
         self.spool = tmp_path / "spool"
         self.logs = tmp_path / "logs"
         self.logs.mkdir()
-        env = {
-            **os.environ,
-            "DATABASE_URL": f"sqlite:///{self.database}",
-            "LOG_DURABILITY": "strict",
-            "LOG_SPOOL_DIR": str(self.spool),
-            "SIMULATOR_ERROR_RATE": "0",
-            "SIMULATOR_LATENCY_SCALE": "0.05",
-        }
-        env.pop("DEMO_UPSTREAM_URL", None)
+        env = child_env(
+            DATABASE_URL=f"sqlite:///{self.database}",
+            LOG_DURABILITY="strict",
+            LOG_SPOOL_DIR=str(self.spool),
+            SIMULATOR_ERROR_RATE="0",
+            SIMULATOR_LATENCY_SCALE="0.05",
+        )
         self.zygote = subprocess.Popen(
             [sys.executable, "-c", ZYGOTE],
             cwd=self.logs,
@@ -87,16 +86,13 @@ class Service:
         self.zygote.stdin.flush()
         pid = int(self.zygote.stdout.readline())
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
+
+        def up() -> bool:
             assert alive(pid), self.output()
-            try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    return pid, base
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "service did not come up"
-            time.sleep(0.02)
+            return answers_health(base)
+
+        wait_until(up, timeout_s=60, what="the service coming up")
+        return pid, base
 
     @property
     def log(self) -> Path:
@@ -123,10 +119,7 @@ def alive(pid: int) -> bool:
 
 
 def wait_dead(pid: int) -> None:
-    deadline = time.monotonic() + 10
-    while alive(pid):
-        assert time.monotonic() < deadline, f"process {pid} survived SIGKILL"
-        time.sleep(0.005)
+    wait_until(lambda: not alive(pid), timeout_s=10, what=f"process {pid} ending after SIGKILL")
 
 
 async def load_until_killed(base: str, pid: int, kill_after_s: float) -> dict[str, int]:
@@ -147,10 +140,8 @@ async def load_until_killed(base: str, pid: int, kill_after_s: float) -> dict[st
 
     async with httpx.AsyncClient(timeout=10) as client:
         clients = [asyncio.create_task(client_loop(client)) for _ in range(CONCURRENCY)]
-        deadline = time.monotonic() + 30
-        while not answered:  # under load: answers are flowing before the kill point
-            assert time.monotonic() < deadline, "no answer from the service"
-            await asyncio.sleep(0.005)
+        # Under load: answers are flowing before the kill point.
+        await poll(lambda: answered, timeout_s=30, what="an answer from the service")
         await asyncio.sleep(kill_after_s)  # the random kill point, not a wait for a condition
         os.kill(pid, signal.SIGKILL)
         await asyncio.gather(*clients)
@@ -159,10 +150,7 @@ async def load_until_killed(base: str, pid: int, kill_after_s: float) -> dict[st
 
 def check_rows(service: Service, answered: dict[str, int]) -> int:
     """Wait until the restarted service has replayed its spool, then compare rows."""
-    deadline = time.monotonic() + 30
-    while service.spool_bytes():
-        assert time.monotonic() < deadline, "spool not replayed after restart"
-        time.sleep(0.02)
+    wait_until(lambda: not service.spool_bytes(), timeout_s=30, what="the spool replayed")
     with sqlite3.connect(service.database) as conn:
         per_request = dict(
             conn.execute("SELECT request_id, count(*) FROM external_api_logs GROUP BY request_id")

@@ -1,9 +1,6 @@
 """End to end: the real service process, real sockets, a real upstream, a real database."""
 
-import asyncio
-import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -18,38 +15,28 @@ import pytest
 from app.main import create_app
 from app.simulator import Simulator
 from tests.conftest import api_client, make_settings
+from tests.support.polling import wait_until
+from tests.support.ports import free_port
+from tests.support.processes import answers_health, child_env
+from tests.support.providers import DEMO_NAMES, demo_registry
+from tests.support.servers import ScriptedServer
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 async def silent_upstream() -> AsyncIterator[str]:
-    """Accepts connections and never answers: the worst upstream there is."""
-    writers: list[asyncio.StreamWriter] = []
-
-    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writers.append(writer)
-
-    server = await asyncio.start_server(hold, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    for w in writers:
-        w.close()
-    server.close()
-    await server.wait_closed()
+    """Takes every request and never answers: the worst upstream there is."""
+    async with ScriptedServer(lambda seen: None) as server:
+        yield server.url
 
 
 async def test_a_silent_upstream_ends_at_the_deadline(
     sqlite_url: str, silent_upstream: str
 ) -> None:
-    app = create_app(make_settings(sqlite_url, demo_upstream_url=silent_upstream))
+    app = create_app(
+        make_settings(sqlite_url, demo_upstream_url=silent_upstream), registry=demo_registry()
+    )
     async for client in api_client(app):
         started = time.perf_counter()
         response = await client.get("/integrations/fetch", params={"timeout_ms": 300})
@@ -63,7 +50,9 @@ async def test_a_silent_upstream_ends_at_the_deadline(
 async def test_slow_providers_time_out_while_fast_ones_succeed(sqlite_url: str) -> None:
     # Scale 10 makes the simulated latencies 50 ms .. over a second.
     async with Simulator(latency_scale=10, error_rate=0, drift_rate=0, seed=1) as sim:
-        app = create_app(make_settings(sqlite_url, demo_upstream_url=sim.url))
+        app = create_app(
+            make_settings(sqlite_url, demo_upstream_url=sim.url), registry=demo_registry()
+        )
         async for client in api_client(app):
             body = (await client.get("/integrations/fetch", params={"timeout_ms": 400})).json()
     kinds = {r["error_kind"] for r in body["results"]}
@@ -75,13 +64,11 @@ def test_serve_command_runs_migrations_serves_and_logs(tmp_path: Path) -> None:
     """The README's first command, minus the install step."""
     port = free_port()
     database = tmp_path / "fresh.db"
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{database}",
-        "SIMULATOR_ERROR_RATE": "0",
-        "SIMULATOR_LATENCY_SCALE": "0.1",
-    }
-    env.pop("DEMO_UPSTREAM_URL", None)
+    env = child_env(
+        DATABASE_URL=f"sqlite:///{database}",
+        SIMULATOR_ERROR_RATE="0",
+        SIMULATOR_LATENCY_SCALE="0.1",
+    )
     process = subprocess.Popen(
         [sys.executable, "-m", "app", "serve", "--port", str(port)],
         cwd=tmp_path,
@@ -91,17 +78,15 @@ def test_serve_command_runs_migrations_serves_and_logs(tmp_path: Path) -> None:
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
+
+        def up() -> bool:
             assert process.poll() is None, process.stdout.read().decode()  # type: ignore[union-attr]
-            try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "service did not come up"
-            time.sleep(0.05)
-        body = httpx.get(f"{base}/integrations/fetch", timeout=10).json()
+            return answers_health(base)
+
+        wait_until(up, timeout_s=30, what="the service coming up")
+        # The demo providers by name: the process serves whatever the package holds.
+        demo = {"providers": ",".join(DEMO_NAMES)}
+        body = httpx.get(f"{base}/integrations/fetch", params=demo, timeout=10).json()
         assert body["summary"]["total"] == 20
         assert body["summary"]["succeeded"] >= 19  # the drifting API may fail validation
     finally:

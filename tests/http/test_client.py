@@ -1,19 +1,19 @@
 """The shared client (`create_http_client`) on its aiohttp transport, against a real server.
 
-The server below is a raw asyncio protocol on port 0 whose paths misbehave on purpose:
+The server below (`misbehave`, on a `ScriptedServer`) misbehaves on purpose, by path:
 `/echo` answers the request target and headers as JSON, `/reset` (`/reset-big`) promises
 100 bytes (1 MiB) and closes after 10, `/hang` never answers, `/big` sends a 16 MiB body,
 `/status/<n>` answers n (with a `Retry-After`), `/gzip` a gzipped JSON object, `/html` an HTML
 page, `/chunked` a chunked JSON array of about 10 KB.
-It counts connections, so keep-alive is checked from the server's side.
+The server counts connections, so keep-alive is checked from the server's side.
 """
 
 import asyncio
 import gzip
 import json
-import socket
-from collections import Counter
+import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -24,115 +24,64 @@ from app.core.errors import ErrorKind
 from app.http.aiohttp_transport import AiohttpTransport
 from app.http.client import HttpClient, create_http_client
 from app.integrations.base import BaseApiProvider, Params
+from app.resilience.runner import PolicyRunner
+from tests.support.ports import free_port
+from tests.support.servers import Raw, ScriptedServer, Seen
 
 
-class _Protocol(asyncio.Protocol):
-    def __init__(self, server: "MisbehavingServer") -> None:
-        self.server = server
-        self.buffer = b""
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        self.server.connections += 1
-        self.server.open.add(self)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.server.open.discard(self)
-        self.server.closed.set()
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        while b"\r\n\r\n" in self.buffer and self.transport is not None:
-            head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
-            self.answer(head)
-
-    def answer(self, head: bytes) -> None:
-        assert self.transport is not None
-        lines = head.decode("latin-1").split("\r\n")
-        target = lines[0].split(" ")[1]
-        headers = dict(line.split(": ", 1) for line in lines[1:])
-        path = target.split("?", 1)[0]
-        self.server.requests[path] += 1
-        if path in ("/reset", "/reset-big"):
-            # Promises 100 bytes (read at once) or 1 MiB (streamed), sends 10, closes.
-            size = 100 if path == "/reset" else 1024 * 1024
-            self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size)
-            self.transport.write(b"0123456789")
-            self.transport.close()
-        elif path == "/hang":
-            return
-        elif path == "/big":
-            size = 16 * 1024 * 1024
-            self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size)
-            self.transport.write(b"x" * size)
-        elif path == "/gzip":
-            body = gzip.compress(json.dumps({"zipped": True}).encode())
-            self.transport.write(
-                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                b"Content-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
-            )
-        elif path == "/html":
-            body = b"<html>busy</html>"
-            self.transport.write(
-                b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
-                b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
-            )
-        elif path == "/chunked":
-            # No Content-Length: counted chunk by chunk against the cap.
-            chunk = b"[" + b"1," * 5000 + b"1]"
-            self.transport.write(
-                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                b"Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (len(chunk), chunk)
-            )
-        elif path.startswith("/status/"):
-            status = int(path.rsplit("/", 1)[1])
-            body = b'{"status": %d}' % status
-            self.transport.write(
-                b"HTTP/1.1 %d Whatever\r\nRetry-After: 7\r\nContent-Length: %d\r\n\r\n%s"
-                % (status, len(body), body)
-            )
-        else:
-            body = json.dumps({"target": target, "headers": headers}).encode()
-            self.transport.write(
-                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                b"Set-Cookie: session=secret; Path=/\r\n"
-                b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
-            )
-
-
-class MisbehavingServer:
-    def __init__(self) -> None:
-        self.connections = 0
-        self.requests: Counter[str] = Counter()
-        self.open: set[_Protocol] = set()
-        self.closed = asyncio.Event()
-        self._server: asyncio.Server | None = None
-
-    async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: _Protocol(self), "127.0.0.1", 0)
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
-
-    async def close(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        for protocol in list(self.open):
-            if protocol.transport is not None:
-                protocol.transport.close()
-        await self._server.wait_closed()
+def misbehave(seen: Seen) -> Raw | None:
+    """What the server below answers, by path (see the module's docstring)."""
+    path = seen.path
+    if path in ("/reset", "/reset-big"):
+        # Promises 100 bytes (read at once) or 1 MiB (streamed), sends 10, closes.
+        size = 100 if path == "/reset" else 1024 * 1024
+        return Raw(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n0123456789" % size, close=True)
+    if path == "/hang":
+        return None
+    if path == "/big":
+        size = 16 * 1024 * 1024
+        return Raw(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size + b"x" * size)
+    if path == "/gzip":
+        body = gzip.compress(json.dumps({"zipped": True}).encode())
+        return Raw(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            b"Content-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+    if path == "/html":
+        body = b"<html>busy</html>"
+        return Raw(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+    if path == "/chunked":
+        # No Content-Length: counted chunk by chunk against the cap.
+        chunk = b"[" + b"1," * 5000 + b"1]"
+        return Raw(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (len(chunk), chunk)
+        )
+    if path.startswith("/status/"):
+        status = int(path.rsplit("/", 1)[1])
+        body = b'{"status": %d}' % status
+        return Raw(
+            b"HTTP/1.1 %d Whatever\r\nRetry-After: 7\r\nContent-Length: %d\r\n\r\n%s"
+            % (status, len(body), body)
+        )
+    # The headers as sent, names in their own case.
+    lines = seen.head.decode("latin-1").split("\r\n")[1:]
+    headers = dict(line.split(": ", 1) for line in lines)
+    body = json.dumps({"target": seen.target, "headers": headers}).encode()
+    return Raw(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        b"Set-Cookie: session=secret; Path=/\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[MisbehavingServer]:
-    srv = MisbehavingServer()
-    await srv.start()
-    yield srv
-    await srv.close()
+async def server() -> AsyncIterator[ScriptedServer]:
+    async with ScriptedServer(misbehave) as srv:
+        yield srv
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -152,7 +101,7 @@ async def test_the_default_client_is_an_httpx_client_on_our_transport() -> None:
     await client.aclose()
 
 
-async def test_success(server: MisbehavingServer, client: httpx.AsyncClient) -> None:
+async def test_success(server: ScriptedServer, client: httpx.AsyncClient) -> None:
     response = await client.get(f"{server.url}/echo/x", params={"city": "Seoul"})
     assert response.status_code == 200
     assert response.is_success
@@ -164,17 +113,14 @@ async def test_success(server: MisbehavingServer, client: httpx.AsyncClient) -> 
 
 
 async def test_connection_refused_is_a_connect_error(client: httpx.AsyncClient) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    # Nothing listens on the port any more.
+    # Nothing listens on the port.
     with pytest.raises(httpx.ConnectError):
-        await client.get(f"http://127.0.0.1:{port}/x")
+        await client.get(f"http://127.0.0.1:{free_port()}/x")
 
 
 @pytest.mark.parametrize("path", ["/reset", "/reset-big"])
 async def test_reset_mid_body_is_a_protocol_error_not_a_timeout(
-    server: MisbehavingServer, client: httpx.AsyncClient, path: str
+    server: ScriptedServer, client: httpx.AsyncClient, path: str
 ) -> None:
     with pytest.raises(httpx.TransportError) as caught:
         await client.get(f"{server.url}{path}")
@@ -183,7 +129,7 @@ async def test_reset_mid_body_is_a_protocol_error_not_a_timeout(
 
 
 async def test_no_answer_is_a_read_timeout(
-    server: MisbehavingServer, client: httpx.AsyncClient
+    server: ScriptedServer, client: httpx.AsyncClient
 ) -> None:
     with pytest.raises(httpx.ReadTimeout):
         await client.get(f"{server.url}/hang")
@@ -199,7 +145,7 @@ async def test_unsupported_scheme_is_an_httpx_error(client: httpx.AsyncClient) -
 
 
 async def test_sequential_calls_reuse_one_connection(
-    server: MisbehavingServer, client: httpx.AsyncClient
+    server: ScriptedServer, client: httpx.AsyncClient
 ) -> None:
     for i in range(50):
         response = await client.get(f"{server.url}/echo/{i}")
@@ -208,7 +154,7 @@ async def test_sequential_calls_reuse_one_connection(
 
 
 async def test_concurrent_fan_outs_reuse_connections(
-    server: MisbehavingServer, client: httpx.AsyncClient
+    server: ScriptedServer, client: httpx.AsyncClient
 ) -> None:
     urls = [f"{server.url}/echo/p{i}" for i in range(20)]
     for _ in range(10):
@@ -229,7 +175,7 @@ async def test_concurrent_fan_outs_reuse_connections(
     ],
 )
 async def test_query_params_reach_the_server_encoded(
-    server: MisbehavingServer,
+    server: ScriptedServer,
     client: httpx.AsyncClient,
     params: dict[str, Any],
     expected: str,
@@ -240,7 +186,7 @@ async def test_query_params_reach_the_server_encoded(
 
 
 async def test_cached_urls_keep_params_apart(
-    server: MisbehavingServer, client: httpx.AsyncClient
+    server: ScriptedServer, client: httpx.AsyncClient
 ) -> None:
     targets = []
     for params in ({"v": 1}, {"v": True}, {"v": 1.0}, {"v": "1"}, {"v": 1}, None):
@@ -257,7 +203,7 @@ async def test_cached_urls_keep_params_apart(
 
 
 async def test_cookies_set_by_an_upstream_are_not_sent_again(
-    server: MisbehavingServer, client: httpx.AsyncClient
+    server: ScriptedServer, client: httpx.AsyncClient
 ) -> None:
     first = await client.get(f"{server.url}/echo")
     assert first.headers["set-cookie"].startswith("session=")
@@ -267,7 +213,7 @@ async def test_cookies_set_by_an_upstream_are_not_sent_again(
 
 
 async def test_closing_an_unread_body_drops_the_connection(
-    server: MisbehavingServer, client: httpx.AsyncClient
+    server: ScriptedServer, client: httpx.AsyncClient
 ) -> None:
     async with client.stream("GET", f"{server.url}/big") as response:
         assert response.headers["content-length"] == str(16 * 1024 * 1024)
@@ -276,6 +222,26 @@ async def test_closing_an_unread_body_drops_the_connection(
             break
     await asyncio.wait_for(server.closed.wait(), timeout=5)
     assert not server.open
+
+
+class _SkippingClock:
+    """Real time, except that a policy's wait (a retry's backoff or `Retry-After`) passes at
+    once: it is recorded and moves this clock on by as much, so no test sleeps it out."""
+
+    def __init__(self) -> None:
+        self.skipped = 0.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.skipped
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + timedelta(seconds=self.skipped)
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.skipped += max(seconds, 0.0)
+        await asyncio.sleep(0)
 
 
 class _EchoProvider(BaseApiProvider):
@@ -309,13 +275,15 @@ class _EchoProvider(BaseApiProvider):
     ],
 )
 async def test_event_hooks_still_record_status_and_attempts(
-    server: MisbehavingServer,
+    server: ScriptedServer,
     client: HttpClient,
     path: str,
     kind: ErrorKind | None,
     status: int | None,
 ) -> None:
     provider = _EchoProvider(_settings(), server.url, path)
+    clock = _SkippingClock()
+    provider.runner = PolicyRunner(provider.name, provider.policy, provider.method, clock=clock)
     result = await provider.execute(client, {"a": "b"}, request_id="r1")
     assert result.error_kind == kind
     assert result.success is (kind is None)
@@ -324,6 +292,8 @@ async def test_event_hooks_still_record_status_and_attempts(
     assert result.attempts == server.requests[path] >= 1
     if kind is None:
         assert result.attempts == 1
+    if path == "/status/503":
+        assert clock.sleeps == [7.0, 7.0]  # Retry-After honoured, in no real time
 
 
 async def test_any_transport_can_be_passed_in() -> None:

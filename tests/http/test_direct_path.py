@@ -18,7 +18,8 @@ from app.http.client import HttpClient, create_http_client
 from app.http.pool import ConnectionPool
 from app.integrations.base import BaseApiProvider, Params
 from app.integrations.schemas import ExternalResponse
-from tests.http.test_client import MisbehavingServer, _settings, server
+from tests.http.test_client import _settings, server
+from tests.support.servers import ScriptedServer
 
 __all__ = ["server"]
 
@@ -81,7 +82,7 @@ def _comparable(result: ExternalResponse) -> dict[str, Any]:
     ],
 )
 async def test_both_paths_give_the_same_result(
-    server: MisbehavingServer,
+    server: ScriptedServer,
     clients: tuple[HttpClient, HttpClient],
     path: str,
     kind: ErrorKind | None,
@@ -106,7 +107,7 @@ async def test_both_paths_give_the_same_result(
 
 
 async def test_both_paths_send_the_same_request(
-    server: MisbehavingServer, clients: tuple[HttpClient, HttpClient]
+    server: ScriptedServer, clients: tuple[HttpClient, HttpClient]
 ) -> None:
     # A provider header overrides the client's own of the same name, whatever its case.
     # The call's own id replaces one the provider set, as the hook does.
@@ -156,7 +157,7 @@ async def test_client_params_set_later_turn_the_direct_path_off_and_on() -> None
 
 
 async def test_client_headers_changed_after_a_call_are_sent(
-    server: MisbehavingServer, clients: tuple[HttpClient, HttpClient]
+    server: ScriptedServer, clients: tuple[HttpClient, HttpClient]
 ) -> None:
     # The direct path caches merged headers: a change to the client's own must still show.
     direct, _ = clients

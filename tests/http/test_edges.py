@@ -5,11 +5,9 @@ said otherwise) and runs the same provider call on the shared client's direct pa
 httpx's path (`HttpClient` without a pool, over `AiohttpTransport`).
 """
 
-import asyncio
 import gzip
 import logging
 import ssl
-from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -23,69 +21,27 @@ from app.integrations.base import BaseApiProvider, Params
 from app.integrations.schemas import ExternalResponse
 from app.resilience.breaker import BreakerState
 from app.resilience.deadline import Deadline
+from tests.support.polling import poll
+from tests.support.servers import Raw, ScriptedServer, Seen
 
 JSON_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
 
 
-class _Conn(asyncio.Protocol):
-    def __init__(self, server: "RawServer") -> None:
-        self.server = server
-        self.buffer = b""
-        self.transport: asyncio.Transport | None = None
+class RawServer(ScriptedServer):
+    """Answers `GET <path>` with the bytes scripted for the path (a callable gets how many
+    times the path was asked); never closes on its own."""
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        self.server.connections += 1
-        self.server.open.add(self)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.server.open.discard(self)
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        while b"\r\n\r\n" in self.buffer and self.transport is not None:
-            head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
-            path = head.split(b" ", 2)[1].decode().split("?", 1)[0]
-            self.server.requests[path] += 1
-            answer = self.server.answers[path]
-            self.transport.write(answer(self.server.requests[path]) if callable(answer) else answer)
-
-
-class RawServer:
-    """Answers `GET <path>` with the bytes scripted for the path; never closes on its own."""
-
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        super().__init__(self._answer, tls)
         self.answers: dict[str, Any] = {}
-        self.connections = 0
-        self.requests: Counter[str] = Counter()
-        self.open: set[_Conn] = set()
-        self._server: asyncio.Server | None = None
 
-    async def start(self, tls: ssl.SSLContext | None = None) -> None:
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: _Conn(self), "127.0.0.1", 0, ssl=tls)
-        self.scheme = "http" if tls is None else "https"
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        return f"{self.scheme}://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
-
-    async def close(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        for conn in list(self.open):
-            if conn.transport is not None:
-                conn.transport.close()
-        await self._server.wait_closed()
+    def _answer(self, seen: Seen) -> Raw:
+        answer = self.answers[seen.path]
+        return Raw(answer(self.requests[seen.path]) if callable(answer) else answer)
 
     async def wait_all_closed(self) -> None:
         """The client dropped every connection it had (polled, bounded)."""
-        for _ in range(500):
-            if not self.open:
-                return
-            await asyncio.sleep(0.002)
-        raise AssertionError(f"{len(self.open)} connection(s) still open")
+        await poll(lambda: not self.open, timeout_s=1.0, what="every connection closed")
 
 
 def settings(**overrides: Any) -> Settings:
@@ -112,10 +68,8 @@ class RawProvider(BaseApiProvider):
 
 @pytest.fixture
 async def server() -> AsyncIterator[RawServer]:
-    srv = RawServer()
-    await srv.start()
-    yield srv
-    await srv.close()
+    async with RawServer() as srv:
+        yield srv
 
 
 PATHS = ["direct", "httpx"]

@@ -32,15 +32,13 @@ from tests.http.test_edges import PATHS, RawProvider, RawServer, make_client
 async def main() -> None:
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls.load_cert_chain(sys.argv[1])
-    server = RawServer()
-    await server.start(tls)
-    server.answers["/tls"] = sys.argv[2].encode("latin-1")
     seen = {}
-    for path in PATHS:
-        async with make_client(path) as client:
-            result = await RawProvider(server.url + "/tls").execute(client, {}, request_id="r")
-        seen[path] = [result.error_kind, result.data, result.error_message]
-    await server.close()
+    async with RawServer(tls) as server:
+        server.answers["/tls"] = sys.argv[2].encode("latin-1")
+        for path in PATHS:
+            async with make_client(path) as client:
+                result = await RawProvider(server.url + "/tls").execute(client, {}, request_id="r")
+            seen[path] = [result.error_kind, result.data, result.error_message]
     print(json.dumps(seen))
 
 asyncio.run(main())
@@ -82,9 +80,7 @@ def test_a_private_ca_is_trusted_through_ssl_cert_file_on_both_paths(tmp_path: P
 async def test_proxy_variables_are_not_honoured(
     server: RawServer, monkeypatch: pytest.MonkeyPatch, path: str
 ) -> None:
-    proxy = RawServer()
-    await proxy.start()
-    try:
+    async with RawServer() as proxy:
         for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "all_proxy"):
             monkeypatch.setenv(name, proxy.url)
         monkeypatch.delenv("NO_PROXY", raising=False)
@@ -94,8 +90,6 @@ async def test_proxy_variables_are_not_honoured(
         assert (result.success, result.data) == (True, {"a": 1}), result.error_message
         assert proxy.connections == 0
         assert server.requests["/direct"] == 1
-    finally:
-        await proxy.close()
 
 
 async def test_a_brotli_body_is_not_decoded(server: RawServer, client: HttpClient) -> None:

@@ -13,6 +13,7 @@ from app.http.client import create_http_client
 from app.integrations.base import BaseApiProvider, Params
 from app.integrations.manager import ApiIntegrationManager, UnknownProviderError
 from app.integrations.schemas import ExternalResponse
+from tests.support.polling import poll
 
 SETTINGS = Settings(_env_file=None)
 
@@ -88,10 +89,7 @@ async def test_all_providers_run_at_once() -> None:
     upstream = Upstream()
     names = [f"gate{i}" for i in range(10)]
     task = asyncio.create_task(fan_out(names, upstream))
-    for _ in range(1000):  # bounded poll: until all ten are waiting upstream together
-        if upstream.in_flight == 10:
-            break
-        await asyncio.sleep(0)
+    await poll(lambda: upstream.in_flight == 10, what="all ten waiting upstream together")
     upstream.release.set()
     response = await task
     assert upstream.peak == 10
@@ -157,10 +155,8 @@ def test_resolve_dedupes_and_refuses_unknown_names_listing_valid_ones() -> None:
 async def test_client_disconnect_cancels_every_call() -> None:
     upstream = Upstream()
     task = asyncio.create_task(fan_out(["hang1", "hang2"], upstream, timeout_ms=5000))
-    for _ in range(1000):
-        if upstream.in_flight == 2:
-            break
-        await asyncio.sleep(0)
+    # Both calls are in flight before the client goes: cancelling must end each of them.
+    await poll(lambda: upstream.in_flight == 2, what="both calls in flight")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

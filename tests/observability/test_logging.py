@@ -14,7 +14,8 @@ from app.observability.logging import JsonFormatter
 from app.observability.request_id import request_id_var
 from app.simulator import Simulator
 from tests.conftest import api_client, make_settings
-from tests.observability.polling import wait_for
+from tests.support.polling import wait_for
+from tests.support.providers import demo_registry
 
 
 @pytest.fixture
@@ -77,7 +78,9 @@ def test_configure_logging_sets_level_and_silences_httpx() -> None:
 async def test_one_line_per_request_and_per_call(
     sqlite_url: str, simulator: Simulator, json_lines: io.StringIO
 ) -> None:
-    app = create_app(make_settings(sqlite_url, demo_upstream_url=simulator.url))
+    app = create_app(
+        make_settings(sqlite_url, demo_upstream_url=simulator.url), registry=demo_registry()
+    )
     async for client in api_client(app):
         response = await client.get(
             "/integrations/fetch?providers=weather,geocoding&api_key=hunter2",

@@ -7,8 +7,9 @@ from app.main import create_app
 from app.models import ExternalApiLog
 from app.observability.request_id import accept_request_id
 from tests.conftest import api_client, make_settings
-from tests.observability.capture_server import capture_server
-from tests.observability.polling import wait_for
+from tests.support.polling import wait_for
+from tests.support.providers import demo_registry
+from tests.support.servers import Answer, ScriptedServer
 
 
 @pytest.mark.parametrize(
@@ -31,8 +32,10 @@ def test_only_safe_ids_are_accepted(given: str | None, kept: bool) -> None:
 
 
 async def test_id_is_returned_sent_upstream_and_stored(sqlite_url: str) -> None:
-    async with capture_server() as captured:
-        app = create_app(make_settings(sqlite_url, demo_upstream_url=captured.url))
+    async with ScriptedServer(lambda seen: Answer(200, b'{"ok": true}')) as captured:
+        app = create_app(
+            make_settings(sqlite_url, demo_upstream_url=captured.url), registry=demo_registry()
+        )
         async for client in api_client(app):
             response = await client.get(
                 "/integrations/fetch",
@@ -42,7 +45,7 @@ async def test_id_is_returned_sent_upstream_and_stored(sqlite_url: str) -> None:
             assert response.status_code == 200
             assert response.headers["x-request-id"] == "fanout-42"
             assert response.json()["request_id"] == "fanout-42"
-            assert sorted(h["x-request-id"] for h in captured.headers) == ["fanout-42"] * 2
+            assert sorted(s.headers["x-request-id"] for s in captured.seen) == ["fanout-42"] * 2
 
             generated = await client.post(
                 "/integrations/fetch", json={"providers": ["weather"]}, headers={}
@@ -50,7 +53,7 @@ async def test_id_is_returned_sent_upstream_and_stored(sqlite_url: str) -> None:
             new_id = generated.headers["x-request-id"]
             assert len(new_id) == 32
             assert generated.json()["request_id"] == new_id
-            assert captured.headers[-1]["x-request-id"] == new_id
+            assert captured.seen[-1].headers["x-request-id"] == new_id
 
     engine = create_engine(sqlite_url)
     try:
@@ -66,7 +69,9 @@ async def test_id_is_returned_sent_upstream_and_stored(sqlite_url: str) -> None:
 
 
 async def test_every_response_carries_an_id(sqlite_url: str) -> None:
-    app = create_app(make_settings(sqlite_url, demo_upstream_url="http://127.0.0.1:9"))
+    app = create_app(
+        make_settings(sqlite_url, demo_upstream_url="http://127.0.0.1:9"), registry=demo_registry()
+    )
     async for client in api_client(app):
         ok = await client.get("/healthz", headers={"x-request-id": "h-1"})
         assert ok.headers["x-request-id"] == "h-1"

@@ -28,6 +28,7 @@ from app.resilience.retry import (
     parse_retry_after,
 )
 from tests.support.clock import FakeClock
+from tests.support.providers import demo_registry
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -187,7 +188,10 @@ def test_policy_settings_are_checked_when_the_app_is_built() -> None:
     with pytest.raises(PolicyError, match="POLICY_RETRIES"):
         validate_policy_settings(Settings(_env_file=None, policy_retries=-1))
     with pytest.raises(PolicyError, match="POLICY_RETRIES"):
-        create_app(Settings(_env_file=None, policy_retries=-1))
+        create_app(
+            Settings(_env_file=None, policy_retries=-1),
+            registry=demo_registry(),
+        )
 
 
 def test_every_policy_default_comes_from_one_setting() -> None:

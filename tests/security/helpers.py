@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from app.main import create_app
 from app.security.api_keys import ApiKeyEntry, generate_key, hash_key
 from tests.conftest import make_settings
+from tests.support.providers import demo_registry
 
 REMOTE = ("203.0.113.7", 40000)
 LOOPBACK = ("127.0.0.1", 40000)
@@ -36,6 +37,9 @@ AppFactory = Callable[..., FastAPI]
 
 def app_factory(database_url: str, upstream_url: str) -> AppFactory:
     def build(**overrides: Any) -> FastAPI:
-        return create_app(make_settings(database_url, demo_upstream_url=upstream_url, **overrides))
+        return create_app(
+            make_settings(database_url, demo_upstream_url=upstream_url, **overrides),
+            registry=demo_registry(),
+        )
 
     return build

@@ -7,7 +7,8 @@ from app.security.setup import SecurityConfigError
 from app.simulator import Simulator
 from tests.conftest import make_settings
 from tests.security.helpers import LOOPBACK, REMOTE, app_factory, new_key, serve
-from tests.security.servers import Answer, Upstream
+from tests.support.providers import demo_registry
+from tests.support.servers import Answer, ScriptedServer
 
 
 async def test_no_keys_lets_loopback_in_and_refuses_everyone_else(
@@ -72,7 +73,7 @@ async def test_health_and_docs_stay_open(sqlite_url: str, simulator: Simulator) 
 
 async def test_scoped_key_gets_403_before_any_upstream_call(sqlite_url: str) -> None:
     key, entry = new_key("weather-only", ["weather", "geocoding"])
-    async with Upstream(lambda seen: Answer(200, b"{}")) as upstream:
+    async with ScriptedServer(lambda seen: Answer(200, b"{}")) as upstream:
         app = app_factory(sqlite_url, upstream.url)(api_keys=[entry])
         headers = {"X-API-Key": key}
         async with serve(app) as http:
@@ -106,7 +107,7 @@ async def test_scoped_key_gets_403_before_any_upstream_call(sqlite_url: str) -> 
 
 async def test_a_key_scoped_to_nothing_calls_nothing(sqlite_url: str) -> None:
     key, entry = new_key("none", [])
-    async with Upstream(lambda seen: Answer()) as upstream:
+    async with ScriptedServer(lambda seen: Answer()) as upstream:
         app = app_factory(sqlite_url, upstream.url)(api_keys=[entry])
         async with serve(app) as http:
             response = await http.get("/integrations/fetch", headers={"X-API-Key": key})
@@ -116,9 +117,12 @@ async def test_a_key_scoped_to_nothing_calls_nothing(sqlite_url: str) -> None:
 
 def test_production_without_keys_refuses_to_start(sqlite_url: str) -> None:
     with pytest.raises(SecurityConfigError, match="ENVIRONMENT=production needs client keys"):
-        create_app(make_settings(sqlite_url, environment="production"))
+        create_app(make_settings(sqlite_url, environment="production"), registry=demo_registry())
     _, entry = new_key("prod")
-    assert create_app(make_settings(sqlite_url, environment="production", api_keys=[entry]))
+    assert create_app(
+        make_settings(sqlite_url, environment="production", api_keys=[entry]),
+        registry=demo_registry(),
+    )
 
 
 @pytest.mark.parametrize(
@@ -133,11 +137,11 @@ def test_bad_security_settings_stop_start_up(
     sqlite_url: str, overrides: dict[str, object], message: str
 ) -> None:
     with pytest.raises(SecurityConfigError, match=message):
-        create_app(make_settings(sqlite_url, **overrides))
+        create_app(make_settings(sqlite_url, **overrides), registry=demo_registry())
 
 
 async def test_demo_providers_send_the_configured_credential(sqlite_url: str) -> None:
-    async with Upstream(lambda seen: Answer()) as upstream:
+    async with ScriptedServer(lambda seen: Answer()) as upstream:
         app = app_factory(sqlite_url, upstream.url)(demo_api_key="demo-key-0123456789")
         async with serve(app, LOOPBACK) as http:
             response = await http.get("/integrations/fetch?providers=weather&city=Seoul")

@@ -8,7 +8,6 @@ searched: zero occurrences.
 
 import json
 import logging
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -26,7 +25,9 @@ from app.integrations.providers.weather import WeatherProvider
 from app.integrations.registry import ProviderRegistry
 from app.main import create_app
 from tests.security.helpers import LOOPBACK, serve
-from tests.security.servers import Answer, Seen, Upstream, poll
+from tests.support.polling import poll
+from tests.support.ports import free_port
+from tests.support.servers import Answer, ScriptedServer, Seen
 
 HEADER = "hdr-CANARY-7f3a9c1e5b"
 QUERY = "qs-CANARY-52b8d4e0aa"
@@ -118,13 +119,6 @@ def _script(seen: Seen) -> Answer | None:
     return Answer(200, echo)  # drift, boom, weather: JSON that does not match the model
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
-
-
 def _leaks(text: str) -> list[str]:
     return [s for s in SECRETS if s in text]
 
@@ -135,12 +129,12 @@ def _written_files(root: Path) -> dict[Path, str]:
 
 
 @pytest.fixture
-async def upstream() -> AsyncIterator[Upstream]:
-    async with Upstream(_script) as server:
+async def upstream() -> AsyncIterator[ScriptedServer]:
+    async with ScriptedServer(_script) as server:
         yield server
 
 
-def _settings(database_url: str, upstream: Upstream, tmp_path: Path) -> Settings:
+def _settings(database_url: str, upstream: ScriptedServer, tmp_path: Path) -> Settings:
     return CanarySettings(
         _env_file=None,
         database_url=database_url,
@@ -151,7 +145,7 @@ def _settings(database_url: str, upstream: Upstream, tmp_path: Path) -> Settings
         canary_cookie=SecretStr(COOKIE),
         canary_body=SecretStr(BODY),
         canary_base=upstream.url,
-        canary_refused_base=f"http://127.0.0.1:{_closed_port()}",
+        canary_refused_base=f"http://127.0.0.1:{free_port()}",
         http_read_timeout_s=0.3,
         log_flush_interval_ms=5,
         log_spool_dir=tmp_path / "spool",
@@ -200,7 +194,7 @@ def _call_log_rows(database_url: str) -> int:
 
 
 async def test_no_secret_in_any_response_log_line_or_row(
-    database_url: str, upstream: Upstream, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    database_url: str, upstream: ScriptedServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     registry = ProviderRegistry([*(_canary(mode) for mode in MODES), WeatherProvider])
@@ -213,7 +207,7 @@ async def test_no_secret_in_any_response_log_line_or_row(
 
     async with serve(app, LOOPBACK) as http:
         responses = await _fan_out(http)
-        await poll(stored)
+        await poll(stored, timeout_s=5.0)
         responses += await _read_back(http, responses[0].json()["request_id"])
 
     results = {r["provider"]: r for r in responses[0].json()["results"]}
@@ -246,7 +240,7 @@ async def test_no_secret_in_any_response_log_line_or_row(
 
 
 async def test_call_log_failures_log_and_spool_no_secret(
-    sqlite_url: str, upstream: Upstream, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    sqlite_url: str, upstream: ScriptedServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     registry = ProviderRegistry([*(_canary(mode) for mode in MODES), WeatherProvider])
@@ -264,7 +258,7 @@ async def test_call_log_failures_log_and_spool_no_secret(
             conn.execute(text("DROP TABLE external_api_logs"))
         engine.dispose()
         responses = await _fan_out(http)
-        await poll(writer_complained)
+        await poll(writer_complained, timeout_s=5.0)
 
     for response in responses:
         assert not _leaks(response.text)

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from tests.security.helpers import LOOPBACK, app_factory, serve
-from tests.security.servers import Answer, Upstream
+from tests.support.servers import Answer, ScriptedServer
 
 LIMITS = {
     "max_body_bytes": 2048,
@@ -17,19 +17,19 @@ LIMITS = {
 
 
 @pytest.fixture
-async def upstream() -> AsyncIterator[Upstream]:
-    async with Upstream(lambda seen: Answer()) as server:
+async def upstream() -> AsyncIterator[ScriptedServer]:
+    async with ScriptedServer(lambda seen: Answer()) as server:
         yield server
 
 
 @pytest.fixture
-async def http(sqlite_url: str, upstream: Upstream) -> AsyncIterator[httpx.AsyncClient]:
+async def http(sqlite_url: str, upstream: ScriptedServer) -> AsyncIterator[httpx.AsyncClient]:
     async with serve(app_factory(sqlite_url, upstream.url)(**LIMITS), LOOPBACK) as client:
         yield client
 
 
 async def test_body_over_the_limit_is_413_by_length_and_by_stream(
-    http: httpx.AsyncClient, upstream: Upstream
+    http: httpx.AsyncClient, upstream: ScriptedServer
 ) -> None:
     big = {"providers": ["weather"], "params": {"city": "x" * 4000}}
     response = await http.post("/integrations/fetch", json=big)
@@ -87,7 +87,7 @@ async def test_body_over_the_limit_is_413_by_length_and_by_stream(
 )
 async def test_limits_are_422_naming_the_setting(
     http: httpx.AsyncClient,
-    upstream: Upstream,
+    upstream: ScriptedServer,
     method: str,
     kwargs: dict[str, object],
     setting: str,
@@ -128,7 +128,7 @@ async def test_the_schema_states_the_limits(http: httpx.AsyncClient) -> None:
     assert providers["schema"]["maxItems"] == 3
 
 
-async def test_cors_allows_only_listed_origins(sqlite_url: str, upstream: Upstream) -> None:
+async def test_cors_allows_only_listed_origins(sqlite_url: str, upstream: ScriptedServer) -> None:
     app = app_factory(sqlite_url, upstream.url)(cors_allow_origins="https://dash.example")
     async with serve(app, LOOPBACK) as http:
         preflight = await http.options(

@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 
 from app.http.client import create_http_client
 from app.integrations.providers._demo import DemoProvider
-from app.integrations.registry import ProviderRegistry
 from tests.conftest import make_settings
 from tests.security.helpers import LOOPBACK, app_factory, serve
-from tests.security.servers import Answer, Canary, Seen, Upstream
+from tests.support.providers import DEMO_PROVIDERS
+from tests.support.servers import Answer, Canary, ScriptedServer, Seen
 
 
 def _attacks(port: int) -> list[str]:
@@ -53,8 +53,7 @@ async def canary() -> AsyncIterator[Canary]:
 @cache
 def _demo_providers() -> list[DemoProvider]:
     base = make_settings("sqlite://", demo_upstream_url="http://upstream.test:8080")
-    classes = ProviderRegistry.from_package().classes()
-    return [cls(base) for cls in classes if issubclass(cls, DemoProvider)]
+    return [cls(base) for cls in DEMO_PROVIDERS]
 
 
 @cache
@@ -64,7 +63,7 @@ def _param_names() -> list[str]:
 
 async def test_params_never_reach_another_host(sqlite_url: str, canary: Canary) -> None:
     names = _param_names()
-    async with Upstream(lambda seen: Answer(200, b"{}")) as upstream:
+    async with ScriptedServer(lambda seen: Answer(200, b"{}")) as upstream:
         host = urlsplit(upstream.url).netloc
         app = app_factory(sqlite_url, upstream.url)(max_params=len(names) + 1)
         async with serve(app, LOOPBACK) as http:
@@ -103,7 +102,7 @@ async def test_redirects_to_the_canary_are_not_followed(
         location = locations[len(served) % len(locations)]
         return Answer(status, b"", {"location": location})
 
-    async with Upstream(redirect) as upstream:
+    async with ScriptedServer(redirect) as upstream:
         app = app_factory(sqlite_url, upstream.url)()
         async with serve(app, LOOPBACK) as http:
             for _ in locations:

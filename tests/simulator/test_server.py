@@ -10,13 +10,11 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from app.integrations.providers._demo import DemoProvider
-from app.integrations.registry import discover
 from app.simulator import Simulator
 from app.simulator.catalog import CATALOG, DRIFTING
+from tests.support.providers import DEMO_PROVIDERS
 
-DEMO: dict[str, type[DemoProvider]] = {
-    cls.name: cls for cls in discover() if issubclass(cls, DemoProvider)
-}
+DEMO: dict[str, type[DemoProvider]] = {cls.name: cls for cls in DEMO_PROVIDERS}
 
 
 def _model(name: str) -> type[BaseModel]:

@@ -7,7 +7,6 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,6 +16,8 @@ import uvicorn
 
 from app.main import create_app
 from tests.conftest import make_settings
+from tests.support.polling import wait_until
+from tests.support.providers import demo_registry
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -57,18 +58,20 @@ def launched_chromium() -> Iterator[Any]:
 def serving(database_url: str, **overrides: Any) -> Iterator[str]:
     """The app on a free loopback port, its demo providers pointed at a closed port."""
     app = create_app(
-        make_settings(database_url, demo_upstream_url="http://127.0.0.1:9", **overrides)
+        make_settings(database_url, demo_upstream_url="http://127.0.0.1:9", **overrides),
+        registry=demo_registry(),
     )
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = datetime.now(UTC) + timedelta(seconds=20)
-    while not server.started:
-        if datetime.now(UTC) > deadline or not thread.is_alive():
-            raise AssertionError("uvicorn did not start")
-        thread.join(0.02)
+
+    def started() -> bool:
+        assert thread.is_alive(), "uvicorn did not start"
+        return server.started
+
+    wait_until(started, timeout_s=20, what="uvicorn starting")
     try:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:

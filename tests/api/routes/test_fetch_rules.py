@@ -8,6 +8,7 @@ import pytest
 from app.main import create_app
 from app.simulator import Simulator
 from tests.conftest import api_client, make_settings
+from tests.support.providers import demo_registry
 
 
 async def test_every_answer_says_whether_it_is_partial(client: httpx.AsyncClient) -> None:
@@ -28,7 +29,7 @@ async def test_rules_met_answer_200(client: httpx.AsyncClient) -> None:
 async def test_a_quorum_the_outcome_misses_answers_502_with_the_results(sqlite_url: str) -> None:
     async with Simulator(latency_scale=0, error_rate=1.0, drift_rate=0, seed=3) as failing:
         settings = make_settings(sqlite_url, demo_upstream_url=failing.url, policy_retries=0)
-        async for client in api_client(create_app(settings)):
+        async for client in api_client(create_app(settings, registry=demo_registry())):
             response = await client.get(
                 "/integrations/fetch", params={"providers": "weather", "min_success": 1}
             )

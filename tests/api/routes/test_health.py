@@ -12,11 +12,15 @@ from app.calllog.status import WriterHealth
 from app.core.db import create_db_engine
 from app.main import create_app
 from tests.conftest import api_client, make_settings
+from tests.support.providers import demo_registry
 
 
 @pytest.fixture
 async def app_and_client(database_url: str) -> AsyncIterator[tuple[object, httpx.AsyncClient]]:
-    app = create_app(make_settings(database_url, demo_upstream_url="http://127.0.0.1:9"))
+    app = create_app(
+        make_settings(database_url, demo_upstream_url="http://127.0.0.1:9"),
+        registry=demo_registry(),
+    )
     async for client in api_client(app):
         yield app, client
 

@@ -10,6 +10,8 @@ from app.main import create_app
 from app.models import ExternalApiLog
 from app.simulator import Simulator
 from tests.conftest import api_client, make_settings
+from tests.support.polling import wait_for
+from tests.support.providers import demo_registry
 
 
 async def test_get_fans_out_to_every_provider(client: httpx.AsyncClient) -> None:
@@ -94,18 +96,17 @@ async def test_every_call_becomes_one_row(client: httpx.AsyncClient, sqlite_url:
         await client.get("/integrations/fetch", params={"providers": "weather,vat_rates"})
     ).json()
     engine = create_engine(sqlite_url)
-    try:
-        for _ in range(2000):  # bounded poll for the write-behind thread
-            with engine.connect() as conn:
-                stored = conn.execute(
-                    select(ExternalApiLog.provider, ExternalApiLog.request_id)
-                ).all()
-            if len(stored) == 2:
-                break
-            await asyncio.sleep(0.005)
+
+    def stored() -> list[tuple[str, str | None]]:
+        with engine.connect() as conn:
+            rows = conn.execute(select(ExternalApiLog.provider, ExternalApiLog.request_id))
+            return [(provider, request_id) for provider, request_id in rows]
+
+    try:  # the write-behind thread stores the rows after the response
+        logged = await asyncio.to_thread(wait_for, stored, lambda rows: len(rows) == 2, 10.0)
     finally:
         engine.dispose()
-    assert sorted(stored) == [("vat_rates", body["request_id"]), ("weather", body["request_id"])]
+    assert sorted(logged) == [("vat_rates", body["request_id"]), ("weather", body["request_id"])]
 
 
 async def test_providers_listing(client: httpx.AsyncClient, simulator: Simulator) -> None:
@@ -131,7 +132,9 @@ async def test_openapi_lists_provider_names_as_an_enum(client: httpx.AsyncClient
 
 async def test_every_provider_down_is_still_a_well_formed_200(sqlite_url: str) -> None:
     async with Simulator(latency_scale=0, error_rate=1.0, drift_rate=0) as sim:
-        app = create_app(make_settings(sqlite_url, demo_upstream_url=sim.url))
+        app = create_app(
+            make_settings(sqlite_url, demo_upstream_url=sim.url), registry=demo_registry()
+        )
         async for c in api_client(app):
             response = await c.get("/integrations/fetch")
     assert response.status_code == 200

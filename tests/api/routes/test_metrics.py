@@ -12,6 +12,7 @@ from app.main import create_app
 from app.observability.metrics import Metrics
 from app.simulator import Simulator
 from tests.conftest import api_client, make_settings
+from tests.support.providers import demo_registry
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -39,7 +40,9 @@ def _result(provider: str, ms: float, kind: ErrorKind | None = None) -> External
 
 async def test_fanout_calls_show_up(sqlite_url: str) -> None:
     async with Simulator(latency_scale=0, error_rate=1.0, drift_rate=0, seed=3) as failing:
-        app = create_app(make_settings(sqlite_url, demo_upstream_url=failing.url))
+        app = create_app(
+            make_settings(sqlite_url, demo_upstream_url=failing.url), registry=demo_registry()
+        )
         async for client in api_client(app):
             await client.get("/integrations/fetch", params={"providers": "weather,geocoding"})
             samples: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}

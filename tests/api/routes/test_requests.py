@@ -8,23 +8,29 @@ import pytest
 from app.main import create_app
 from app.simulator import Simulator
 from tests.conftest import api_client, make_settings
+from tests.support.polling import poll
+from tests.support.providers import demo_registry
 
 
 @pytest.fixture
 async def client(database_url: str, simulator: Simulator) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(make_settings(database_url, demo_upstream_url=simulator.url))
+    app = create_app(
+        make_settings(database_url, demo_upstream_url=simulator.url), registry=demo_registry()
+    )
     async for c in api_client(app):
         yield c
 
 
 async def _poll_request(client: httpx.AsyncClient, request_id: str, total: int) -> httpx.Response:
     # Rows are written behind the response; poll with a bound.
-    for _ in range(500):
-        response = await client.get(f"/integrations/requests/{request_id}")
-        if response.status_code == 200 and response.json()["total"] == total:
-            return response
-        await client.get("/healthz")  # yields to the writer without sleeping a fixed time
-    raise AssertionError(f"fan-out {request_id} not stored: {response.text}")
+    answers: list[httpx.Response] = []
+
+    async def stored() -> bool:
+        answers.append(await client.get(f"/integrations/requests/{request_id}"))
+        return answers[-1].status_code == 200 and answers[-1].json()["total"] == total
+
+    await poll(stored, what=f"fan-out {request_id} stored")
+    return answers[-1]
 
 
 async def test_one_fanout_with_all_its_rows(client: httpx.AsyncClient) -> None:
