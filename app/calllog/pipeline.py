@@ -14,6 +14,7 @@ else and is cleared. A journal left by a crash is moved to the spool at start-up
 
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, wait
 from dataclasses import dataclass
 
@@ -29,14 +30,17 @@ logger = logging.getLogger(__name__)
 
 _MAX_BACKOFF_S = 5.0
 _SPOOL_RETRY_S = 0.5
-_REPLAY_BATCHES = 4  # rows per replay transaction, in batches
+_REPLAY_BATCHES = 1  # rows per replay transaction, in batches: short, to pace them
+_REPLAY_REST = 3.0  # a replay uses the database at most a quarter of the time
 _FAST_COMMIT_TIMEOUT_S = 1.0
+_ADOPT_EVERY_S = 30.0  # how often unlocked slots of stopped processes are looked for
 
 
 @dataclass(slots=True)
 class _Inflight:
     future: Future[None]
     chunk: SpoolChunk | None  # a replay; None for a batch already spooled after its bound
+    started: float = 0.0
 
 
 class Pipeline:
@@ -82,6 +86,10 @@ class Pipeline:
         self.failed_batches = self.slow_batches = 0
         self.database_available = True
         self.spool_problem: str | None = None
+        # Set by the writer: moves rows of slots no process holds into our spool.
+        self.adopt: Callable[[Spool], int] | None = None
+        self._next_adopt = time.monotonic() + _ADOPT_EVERY_S
+        self._replay_after = 0.0
 
     def run(self) -> None:
         self._db.start()
@@ -90,6 +98,9 @@ class Pipeline:
                 self._reap()
                 self._maybe_replay()
                 now = time.monotonic()
+                if self.adopt is not None and now >= self._next_adopt:
+                    self._next_adopt = now + _ADOPT_EVERY_S
+                    self.adopt(self._spool)
                 closing = self._intake.closing
                 if closing and now >= self.close_deadline:
                     return
@@ -145,7 +156,10 @@ class Pipeline:
         """The journaled rows to the database (or the spool); then the journal is empty."""
         assert self.journal is not None
         stash, self._stash, self._stash_rows = self._stash, [], 0
-        if self._handle(stash, spill=False):
+        # While an earlier write is stuck (a held lock) the rows go straight to the spool:
+        # waiting for it would hold up the journaling of every request behind them.
+        stuck = self._inflight is not None and not self._inflight.future.done()
+        if self._handle(stash, spill=stuck):
             self.journal.clear()
         # Else the spool refused them too: they were put back in the queue and stay journaled.
 
@@ -215,6 +229,11 @@ class Pipeline:
             return
         self._database_up()
         if inflight.chunk is not None:
+            # Paced: the next replay waits REPLAY_REST times as long as this one took, so the
+            # database and this thread stay free for live rows most of the time.
+            self._replay_after = time.monotonic() + _REPLAY_REST * (
+                time.monotonic() - inflight.started
+            )
             self.replayed += len(inflight.chunk.rows)
             self._spool.mark_replayed(inflight.chunk)
             if self._spool.size == 0 and self.spool_problem is not None:
@@ -245,12 +264,13 @@ class Pipeline:
         if (
             self._inflight is None
             and self._spool.pending_rows
-            and time.monotonic() >= self._down_until
+            and time.monotonic() >= max(self._down_until, self._replay_after)
             and not self._intake.over_bound
+            and (not self._stash or self._intake.closing)
         ):
             chunk = self._spool.read_chunk(self._batch_size * _REPLAY_BATCHES)
             future = self._db.submit(self._insert, chunk.rows)
-            self._inflight = _Inflight(future, chunk)
+            self._inflight = _Inflight(future, chunk, time.monotonic())
 
     def _finish_replay(self) -> None:
         """At shutdown: replay what the spool holds while the database allows, then stop."""
@@ -265,7 +285,8 @@ class Pipeline:
     def _idle_timeout(self) -> float | None:
         timeout = None  # a finished database write or a new entry wakes us
         if self._inflight is None and self._spool.pending_rows:
-            timeout = max(self._down_until - time.monotonic(), 0.001)
+            wake = max(self._down_until, self._replay_after)
+            timeout = max(wake - time.monotonic(), 0.001)
         if self._stash:  # the journaled rows' flush is due then
             due = max(self._stash_since + self._flush_interval_s - time.monotonic(), 0.001)
             timeout = due if timeout is None else min(timeout, due)
