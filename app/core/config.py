@@ -52,7 +52,7 @@ class Settings(BaseSettings):
         default=64, gt=0, description="Fan-outs in flight per worker (adaptive: the ceiling)."
     )
     admission_max_wait_ms: int = Field(
-        default=20,
+        default=5,
         ge=0,
         le=1000,
         description="Longest a fan-out waits for a slot before 503 (less when its deadline "

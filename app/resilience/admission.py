@@ -8,7 +8,7 @@ what recent fan-outs took. When even that wait is zero or the queue is full, it 
 The bound is static (`limit`), or adaptive: an AIMD limiter in the manner of Netflix's
 concurrency-limits, steered by the fan-outs' own latency. Every `window` completions it
 compares their mean duration with the lowest mean seen lately (the unloaded latency); above
-`tolerance` times that, the limit shrinks by a quarter (queueing has begun: more in flight
+`tolerance` (2) times that, the limit shrinks by a tenth (queueing has begun: more in flight
 would only add latency), otherwise it grows by one while the limit was reached in the window.
 
 Single-threaded: the event loop is the only caller, so no lock.
@@ -63,11 +63,11 @@ class Admission:
         *,
         limit: int,
         adaptive: bool = False,
-        min_limit: int = 2,
+        min_limit: int = 4,
         max_wait_s: float = 0.02,
         max_queue: int | None = None,
         window: int = 50,
-        tolerance: float = 1.5,
+        tolerance: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_limit = limit
@@ -222,7 +222,7 @@ class Admission:
         mean = self._win_sum / self._win_n
         self._baseline = min(self._baseline * _BASELINE_DRIFT, mean)
         if mean > self._tolerance * self._baseline:
-            self.limit = max(self.min_limit, self.limit * 3 // 4)
+            self.limit = max(self.min_limit, self.limit * 9 // 10)
         elif self._win_full:
             self.limit = min(self.max_limit, self.limit + 1)
         self._win_sum, self._win_n, self._win_full = 0.0, 0, False

@@ -129,9 +129,9 @@ async def test_the_adaptive_limit_shrinks_when_latency_grows_and_recovers() -> N
     await window(0.02, 4)  # the unloaded latency
     assert gate.limit == 40
     await window(0.05, 4)  # 2.5x: queueing has begun
-    assert gate.limit == 30
-    for _ in range(20):
-        await window(0.05, 4)
+    assert gate.limit == 36
+    for _ in range(30):
+        await window(0.1, 4)
     assert gate.limit == 4  # never below min_limit
     await window(0.02, 4)  # latency back to normal, limit reached in the window: grows by one
     assert gate.limit == 5
