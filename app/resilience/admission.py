@@ -8,7 +8,7 @@ what recent fan-outs took. When even that wait is zero or the queue is full, it 
 The bound is static (`limit`), or adaptive: an AIMD limiter in the manner of Netflix's
 concurrency-limits, steered by the fan-outs' own latency. Every `window` completions it
 compares their mean duration with the lowest mean seen lately (the unloaded latency); above
-`tolerance` (2) times that, the limit shrinks by a tenth (queueing has begun: more in flight
+`tolerance` (1.5) times that, the limit shrinks by a tenth (queueing has begun: more in flight
 would only add latency), otherwise it grows by one while the limit was reached in the window.
 
 Single-threaded: the event loop is the only caller, so no lock.
@@ -67,7 +67,7 @@ class Admission:
         max_wait_s: float = 0.02,
         max_queue: int | None = None,
         window: int = 50,
-        tolerance: float = 2.0,
+        tolerance: float = 1.5,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_limit = limit
@@ -75,7 +75,7 @@ class Admission:
         self.adaptive = adaptive
         self.min_limit = min(min_limit, limit)
         self.max_wait_s = max_wait_s
-        self.max_queue = limit if max_queue is None else max_queue
+        self.max_queue = max_queue  # None: as many waiting as the current limit
         self._window = window
         self._tolerance = tolerance
         self._clock = clock
@@ -116,7 +116,7 @@ class Admission:
                 "the service is at capacity and the request's deadline (timeout_ms) leaves no "
                 "time to wait for a slot: retry later, or with a longer timeout_ms"
             )
-        if len(self._waiters) >= self.max_queue:
+        if len(self._waiters) >= (self.limit if self.max_queue is None else self.max_queue):
             self.shed_full += 1
             self._note_shed(start)
             raise Shed("the service is at capacity: retry after the Retry-After delay")
