@@ -156,9 +156,12 @@ class Pipeline:
         """The journaled rows to the database (or the spool); then the journal is empty."""
         assert self.journal is not None
         stash, self._stash, self._stash_rows = self._stash, [], 0
-        # While an earlier write is stuck (a held lock) the rows go straight to the spool:
-        # waiting for it would hold up the journaling of every request behind them.
-        stuck = self._inflight is not None and not self._inflight.future.done()
+        # An earlier write stuck past its bound (a held lock): straight to the spool, as waiting
+        # would hold up the journaling of every request behind them.
+        held, bound = self._inflight, self._commit_timeout_s
+        stuck = held is not None and not held.future.done()
+        if held is not None and held.chunk is not None:  # a replay: stuck once past the bound
+            stuck = stuck and time.monotonic() - held.started > bound
         if self._handle(stash, spill=stuck):
             self.journal.clear()
         # Else the spool refused them too: they were put back in the queue and stay journaled.
