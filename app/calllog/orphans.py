@@ -13,6 +13,7 @@ Runs on the writer's coordinator thread (or before it starts): the only user of 
 import fcntl
 import logging
 import os
+import time
 from pathlib import Path
 
 from app.calllog.spool import Spool, SpoolFullError
@@ -20,6 +21,22 @@ from app.calllog.spool import Spool, SpoolFullError
 logger = logging.getLogger(__name__)
 
 _CHUNK_ROWS = 5000  # rows read from an orphan at a time, so a large spool is never all in memory
+ADOPT_EVERY_S = 30.0  # how often a running process looks for slots of stopped ones
+
+
+class PeriodicAdoption:
+    """`adopt_orphans` at most every `every_s`; called on every turn of the coordinator."""
+
+    def __init__(self, every_s: float = ADOPT_EVERY_S) -> None:
+        self._every_s = every_s
+        self._next = time.monotonic() + every_s
+
+    def __call__(self, own: Spool) -> int:
+        now = time.monotonic()
+        if now < self._next:
+            return 0
+        self._next = now + self._every_s
+        return adopt_orphans(own)
 
 
 def adopt_orphans(own: Spool) -> int:
