@@ -31,7 +31,7 @@ SHED_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
 QUIET_S = 5.0
 _EWMA = 0.1  # weight of one fan-out's duration in the expected-latency average
 _MIN_SAMPLES = 20  # before this many, nothing is known of the latency: no deadline refusal
-_BASELINE_DRIFT = 1.01  # per window: an old low baseline fades, so a slower normal is learnt
+_BASELINE_DRIFT = 1.02  # per window: an old low baseline fades, so a slower normal is learnt
 
 
 @dataclass(frozen=True, slots=True)
