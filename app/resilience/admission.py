@@ -11,7 +11,8 @@ compares their mean duration with the lowest mean seen lately (the unloaded late
 `tolerance` (1.5) times that, the limit shrinks by a tenth (queueing has begun: more in flight
 would only add latency), otherwise it grows by one while the limit was reached in the window.
 
-Single-threaded: the event loop is the only caller, so no lock.
+Single-threaded: the event loop is the only caller of `acquire` and `release`, so no lock;
+`shedding` and `stats` only read.
 """
 
 import asyncio
@@ -102,6 +103,8 @@ class Admission:
         Raises `Shed` at once, or after at most the bounded wait, when it cannot start.
         """
         start = self._clock()
+        if self._shedding and start - self._last_shed >= QUIET_S:
+            self._end_shedding()
         if self.in_flight < self.limit and not self._waiters:
             self.in_flight += 1
             self._win_full = self._win_full or self.in_flight >= self.limit
@@ -163,14 +166,19 @@ class Admission:
         return self._expected if self._samples >= _MIN_SAMPLES else 0.0
 
     def shedding(self) -> bool:
-        """True while requests are being shed; logs the end of a shedding period once."""
-        if self._shedding and self._clock() - self._last_shed >= QUIET_S:
-            self._shedding = False
-            logger.warning(
-                "admission: admitting again; %d requests shed while overloaded",
-                self.shed_full + self.shed_deadline - self._shed_at_transition,
-            )
-        return self._shedding
+        """True while requests are shed, and for QUIET_S after the last one.
+
+        A pure read, so `/readyz` may ask from its worker thread; the end of a shedding
+        period is logged by the next request to arrive.
+        """
+        return self._clock() - self._last_shed < QUIET_S
+
+    def _end_shedding(self) -> None:
+        self._shedding = False
+        logger.warning(
+            "admission: admitting again; %d requests shed while overloaded",
+            self.shed_full + self.shed_deadline - self._shed_at_transition,
+        )
 
     def stats(self) -> AdmissionStats:
         counts, running = [], 0
