@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from app.api.admission import AdmissionMiddleware
 from app.api.errors import install_error_handlers
 from app.api.main import api_router, operation_id
 from app.api.openapi import install_provider_enum
@@ -31,6 +32,7 @@ from app.observability.call_observer import CallObserver
 from app.observability.metrics import Metrics
 from app.observability.request_id import RequestIdMiddleware
 from app.resilience import compiled
+from app.resilience.admission import Admission
 from app.resilience.policy import check_policy_names, validate_policy_settings
 from app.security.setup import install_security
 from app.simulator import Simulator
@@ -107,7 +109,7 @@ def create_app(
                 observer,
                 default_timeout_ms=settings.request_timeout_ms,
             )
-            observed.bind(writer.stats, app.state.manager.providers)
+            observed.bind(writer.stats, app.state.manager.providers, admission)
             logger.info(
                 "resilience policies: %s",
                 "compiled (mypyc)" if compiled() else "Python (API_FANOUT_MYPYC=1 compiles them)",
@@ -140,7 +142,29 @@ def create_app(
     install_provider_enum(app, [cls.name for cls in classes])
     # After the provider enum: it wraps the schema that one builds.
     install_security(app, settings, [cls.name for cls in classes])
+    admission = build_admission(settings)
+    app.state.admission = admission
+    if admission is not None:
+        # Outermost: a shed request costs nothing else of the app.
+        app.add_middleware(
+            AdmissionMiddleware,
+            admission=admission,
+            default_deadline_s=settings.request_timeout_ms / 1000,
+            retry_after_s=settings.admission_retry_after_s,
+            pace=settings.admission_pace_shed,
+        )
     return app
+
+
+def build_admission(settings: Settings) -> Admission | None:
+    """The worker's admission control as the settings ask; None when turned off."""
+    if settings.admission_mode == "off":
+        return None
+    return Admission(
+        limit=settings.admission_max_in_flight,
+        adaptive=settings.admission_mode == "adaptive",
+        max_wait_s=settings.admission_max_wait_ms / 1000,
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -11,9 +11,11 @@ ROOT = Path(__file__).resolve().parent.parent
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def start_upstream(cpus: str | None = None) -> tuple[subprocess.Popen[str], str]:
+def start_upstream(
+    cpus: str | None = None, delay_ms: float = 0.0
+) -> tuple[subprocess.Popen[str], str]:
     """The bench upstream on a free port; returns the process and its base URL."""
-    cmd = [sys.executable, "-m", "bench.upstream", "--port", "0"]
+    cmd = [sys.executable, "-m", "bench.upstream", "--port", "0", "--delay-ms", str(delay_ms)]
     proc = subprocess.Popen(
         taskset(cmd, cpus), cwd=ROOT, stdout=subprocess.PIPE, text=True, env=os.environ.copy()
     )

@@ -1,6 +1,7 @@
 """The bench upstream: a raw-asyncio HTTP/1.1 server (uvloop), no web framework.
 
-`GET /<name>/<path>?<query>` answers at once (delay 0) with a fixed small JSON body: for the
+`GET /<name>/<path>?<query>` answers at once (delay 0; `--delay-ms` waits first, as a real API
+would, without using CPU) with a fixed small JSON body: for the
 names of the bundled simulator's catalog, the payload it would send (so the service's
 response models validate); for any other name, `{"name": ..., "ok": true, "value": 1}`.
 Bodies are built on the first request for a target and then served from a cache, so the
@@ -14,6 +15,7 @@ import asyncio
 import contextlib
 import random
 import signal
+from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
@@ -52,8 +54,16 @@ class FixedAnswers:
         return Response(200, _JSON, orjson.dumps(payload))
 
 
-async def serve(host: str, port: int) -> None:
-    server = HttpServer(FixedAnswers().handle, host, port)
+async def serve(host: str, port: int, delay_ms: float = 0.0) -> None:
+    answers = FixedAnswers()
+    handler: Any = answers.handle
+    if delay_ms > 0:
+
+        async def handler(method: str, target: str, headers: dict[str, str]) -> Response:
+            await asyncio.sleep(delay_ms / 1000)
+            return answers.handle(method, target, headers)
+
+    server = HttpServer(handler, host, port)
     await server.start()
     print(f"listening on http://{host}:{server.port}", flush=True)
     stop = asyncio.Event()
@@ -70,9 +80,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.upstream")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--delay-ms", type=float, default=0.0, help="wait before answering")
     args = parser.parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
-        uvloop.run(serve(args.host, args.port))
+        uvloop.run(serve(args.host, args.port, args.delay_ms))
 
 
 if __name__ == "__main__":

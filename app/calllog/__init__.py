@@ -11,8 +11,9 @@ The path of a row, and the module of each step:
       -> pipeline.py  a batch goes, within the commit bound, through dbworker.py's thread to
            database:  insert.py   BatchInsert: COPY or an idempotent insert, one transaction
            or spool:  spool.py    Spool.append: checksummed records on local disk
-      -> pipeline.py  replay: spool chunks -> insert.py (ignore-on-conflict), whenever the
-                      database takes rows; writer.py moves a crashed run's journal to the spool
+      -> pipeline.py  replay: spool chunks -> insert.py (ignore-on-conflict), paced, whenever
+                      the database takes rows; writer.py moves a crashed run's journal to the
+                      spool, and orphans.py the rows of slots no process holds any more
       -> rollup.py    in each insert's own transaction, the inserted rows' tally is merged
                       into the 5-minute buckets (histogram.py bins the latencies)
 

@@ -7,13 +7,15 @@ harmless: its rows also sit in the spool, and the replay's ignore-on-conflict in
 
 Strict mode first appends whatever is queued to the journal (one synced record per group) and
 releases those requests at once; the journaled rows then go to the database as fast mode's do,
-in batches of up to `batch_size` or every `flush_interval_s`. The coordinator does one thing at
-a time, so once a flush has put them in the database or the spool, the journal holds nothing
-else and is cleared. A journal left by a crash is moved to the spool at start-up (`writer.py`).
+in batches of up to `batch_size` or every `flush_interval_s`, but a flush never waits on an
+earlier write (a replay, a stuck commit), so a slow database never holds up the journal. Once
+a flush has put them in the database or the spool, the journal is cleared. The replay is paced
+to a quarter of the database's time. A crash's journal moves to the spool at start (`writer.py`).
 """
 
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, wait
 from dataclasses import dataclass
 
@@ -29,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 _MAX_BACKOFF_S = 5.0
 _SPOOL_RETRY_S = 0.5
-_REPLAY_BATCHES = 4  # rows per replay transaction, in batches
+_REPLAY_REST = 3.0  # a replay uses the database at most a quarter of the time
 _FAST_COMMIT_TIMEOUT_S = 1.0
 
 
@@ -37,6 +39,7 @@ _FAST_COMMIT_TIMEOUT_S = 1.0
 class _Inflight:
     future: Future[None]
     chunk: SpoolChunk | None  # a replay; None for a batch already spooled after its bound
+    started: float = 0.0
 
 
 class Pipeline:
@@ -82,6 +85,9 @@ class Pipeline:
         self.failed_batches = self.slow_batches = 0
         self.database_available = True
         self.spool_problem: str | None = None
+        # Set by the writer: now and then moves rows of slots no process holds into our spool.
+        self.adopt: Callable[[Spool], object] | None = None
+        self._replay_after = 0.0
 
     def run(self) -> None:
         self._db.start()
@@ -89,6 +95,8 @@ class Pipeline:
             while True:
                 self._reap()
                 self._maybe_replay()
+                if self.adopt is not None:
+                    self.adopt(self._spool)
                 now = time.monotonic()
                 closing = self._intake.closing
                 if closing and now >= self.close_deadline:
@@ -144,8 +152,14 @@ class Pipeline:
     def _flush_stash(self) -> None:
         """The journaled rows to the database (or the spool); then the journal is empty."""
         assert self.journal is not None
+        # Never wait on an earlier write here: that would hold up the journaling of every
+        # request behind. A replay within its bound: flush once it ends (the rows are durable
+        # in the journal meanwhile). A write stuck past its bound (a held lock): spool them.
+        if self._running_replay() is not None:
+            return
+        stuck = self._inflight is not None and not self._inflight.future.done()
         stash, self._stash, self._stash_rows = self._stash, [], 0
-        if self._handle(stash, spill=False):
+        if self._handle(stash, spill=stuck):
             self.journal.clear()
         # Else the spool refused them too: they were put back in the queue and stay journaled.
 
@@ -215,6 +229,11 @@ class Pipeline:
             return
         self._database_up()
         if inflight.chunk is not None:
+            # Paced: the next replay waits REPLAY_REST times as long as this one took, so the
+            # database and this thread stay free for live rows most of the time.
+            self._replay_after = time.monotonic() + _REPLAY_REST * (
+                time.monotonic() - inflight.started
+            )
             self.replayed += len(inflight.chunk.rows)
             self._spool.mark_replayed(inflight.chunk)
             if self._spool.size == 0 and self.spool_problem is not None:
@@ -225,8 +244,7 @@ class Pipeline:
         if not self.database_available:
             logger.warning("call log: database reachable again")
         self.database_available = True
-        self._backoff = 0.0
-        self._down_until = 0.0
+        self._backoff = self._down_until = 0.0
 
     def _database_failed(self, exc: BaseException) -> None:
         self.failed_batches += 1
@@ -245,12 +263,13 @@ class Pipeline:
         if (
             self._inflight is None
             and self._spool.pending_rows
-            and time.monotonic() >= self._down_until
+            and time.monotonic() >= max(self._down_until, self._replay_after)
             and not self._intake.over_bound
+            and (not self._stash or self._intake.closing)
         ):
-            chunk = self._spool.read_chunk(self._batch_size * _REPLAY_BATCHES)
+            chunk = self._spool.read_chunk(self._batch_size)  # one batch: short, to pace them
             future = self._db.submit(self._insert, chunk.rows)
-            self._inflight = _Inflight(future, chunk)
+            self._inflight = _Inflight(future, chunk, time.monotonic())
 
     def _finish_replay(self) -> None:
         """At shutdown: replay what the spool holds while the database allows, then stop."""
@@ -262,12 +281,23 @@ class Pipeline:
                 return
             wait([self._inflight.future], timeout=remaining)
 
+    def _running_replay(self) -> float | None:
+        """When the replay in flight started, while it is within the commit bound."""
+        held = self._inflight
+        if held is None or held.chunk is None or held.future.done():
+            return None
+        return held.started if time.monotonic() - held.started <= self._commit_timeout_s else None
+
     def _idle_timeout(self) -> float | None:
         timeout = None  # a finished database write or a new entry wakes us
         if self._inflight is None and self._spool.pending_rows:
-            timeout = max(self._down_until - time.monotonic(), 0.001)
-        if self._stash:  # the journaled rows' flush is due then
-            due = max(self._stash_since + self._flush_interval_s - time.monotonic(), 0.001)
+            wake = max(self._down_until, self._replay_after)
+            timeout = max(wake - time.monotonic(), 0.001)
+        if self._stash:  # the journaled rows' flush is due then (or when a replay passes its bound)
+            due = self._stash_since + self._flush_interval_s
+            if (started := self._running_replay()) is not None:
+                due = max(due, started + self._commit_timeout_s)
+            due = max(due - time.monotonic(), 0.001)
             timeout = due if timeout is None else min(timeout, due)
         return timeout
 

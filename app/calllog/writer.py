@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from app.calllog.intake import Intake
+from app.calllog.orphans import PeriodicAdoption, adopt_orphans
 from app.calllog.pipeline import Pipeline
 from app.calllog.spool import Spool, SpoolFullError
 from app.calllog.status import CallLogBackpressureError, Durability, WriterHealth, WriterStats
@@ -90,6 +91,9 @@ class CallLogWriter:
             journal.open_at(self._spool.path.with_suffix(".journal"))
             if self._adopt_journal(journal):
                 self._pipeline.journal = self._journal = journal
+        # Slots of processes that are gone (fewer workers now than before): their rows too.
+        adopt_orphans(self._spool)
+        self._pipeline.adopt = PeriodicAdoption()
         self._thread.start()
 
     def _adopt_journal(self, journal: Spool) -> bool:

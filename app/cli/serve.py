@@ -14,6 +14,7 @@ from typing import Any
 
 import uvicorn
 
+from app.api.connections import GuardedHttpToolsProtocol
 from app.cli.database import migrate_or_exit
 from app.core.config import get_settings
 from app.core.logging import configure_logging, logging_config
@@ -59,7 +60,8 @@ def serve(args: argparse.Namespace) -> None:
         port=args.port,
         workers=args.workers,
         loop="uvloop",
-        http=args.http,
+        # httptools with a header timeout and shed-connection pacing (app/api/connections.py).
+        http=GuardedHttpToolsProtocol if args.http == "httptools" else args.http,
         log_level=settings.log_level.lower(),
         log_config=logging_config(settings.log_level),
         access_log=args.access_log,
@@ -93,8 +95,9 @@ def add_serve_command(commands: "argparse._SubParsersAction[Any]") -> None:
     add(
         "--limit-concurrency",
         type=int,
-        default=1000,
-        help="connections plus in-flight requests per worker before new ones get 503",
+        default=None,
+        help="connections plus in-flight requests per worker before new ones get 503 (off: "
+        "admission control bounds fan-outs, the header timeout bounds idle connections)",
     )
     add("--timeout-keep-alive", type=int, default=5, help="seconds an idle connection stays open")
     add("--backlog", type=int, default=2048, help="pending connections queued")

@@ -42,6 +42,38 @@ class Settings(BaseSettings):
     )
     http_keepalive_expiry_s: float = Field(default=30.0, gt=0)
 
+    # --- admission control (app/resilience/admission.py) -------------------------------------
+    admission_mode: Literal["adaptive", "static", "off"] = Field(
+        default="adaptive",
+        description="Bound on fan-outs in flight per worker: adaptive (from their latency, up "
+        "to ADMISSION_MAX_IN_FLIGHT), static (exactly that) or off.",
+    )
+    admission_max_in_flight: int = Field(
+        default=64, gt=0, description="Fan-outs in flight per worker (adaptive: the ceiling)."
+    )
+    admission_max_wait_ms: int = Field(
+        default=5,
+        ge=0,
+        le=1000,
+        description="Longest a fan-out waits for a slot before 503 (less when its deadline "
+        "leaves less room).",
+    )
+    admission_retry_after_s: int = Field(
+        default=1, gt=0, le=3600, description="Retry-After of a shed request's 503."
+    )
+    admission_pace_shed: bool = Field(
+        default=True,
+        description="Read a shed connection's next request only after its Retry-After (the "
+        "503 itself goes at once); off: a client that ignores Retry-After is refused at once.",
+    )
+    header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="A connection whose request head is not complete this long after its "
+        "first byte (or after connecting) gets 408 and is closed.",
+    )
+
     # --- demo providers and simulator -------------------------------------------------------
     demo_upstream_url: HttpUrl | None = Field(
         default=None,

@@ -9,10 +9,16 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from app.integrations.schemas import ExternalResponse
+from app.resilience.admission import SHED_BUCKETS, Admission
 
 # Seconds; the simulator answers in 5-120 ms, real APIs up to the 5 s read timeout.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -44,10 +50,16 @@ class Metrics:
         self._runtime = _RuntimeCollector()
         self.registry.register(self._runtime)
 
-    def bind(self, writer_stats: Callable[[], Any], providers: Sequence[Any]) -> None:
+    def bind(
+        self,
+        writer_stats: Callable[[], Any],
+        providers: Sequence[Any],
+        admission: Admission | None = None,
+    ) -> None:
         """Where scrape-time values come from; called once the lifespan built them."""
         self._runtime.writer_stats = writer_stats
         self._runtime.providers = providers
+        self._runtime.admission = admission
 
     def record(self, results: Iterable[ExternalResponse]) -> None:
         """Count calls (only `CallObserver`'s thread calls this: the child caches need no lock)."""
@@ -90,6 +102,7 @@ class _RuntimeCollector(Collector):
     def __init__(self) -> None:
         self.writer_stats: Callable[[], Any] | None = None
         self.providers: Sequence[Any] = ()
+        self.admission: Admission | None = None
 
     def describe(self) -> Iterable[Metric]:
         return []  # values only exist once the app started; describe nothing up front
@@ -97,6 +110,39 @@ class _RuntimeCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         yield from self._writer()
         yield from self._breakers()
+        yield from self._admission()
+
+    def _admission(self) -> Iterable[Metric]:
+        if self.admission is None:
+            return
+        stats = self.admission.stats()
+        yield CounterMetricFamily(
+            "fanout_admission_admitted", "Fan-outs admitted.", float(stats.admitted)
+        )
+        shed = CounterMetricFamily(
+            "fanout_admission_shed",
+            "Fan-outs refused with 503: no slot within the wait (full) or no room for one "
+            "before the deadline (deadline).",
+            labels=["reason"],
+        )
+        shed.add_metric(["full"], float(stats.shed_full))
+        shed.add_metric(["deadline"], float(stats.shed_deadline))
+        yield shed
+        bounds = [str(b) for b in SHED_BUCKETS] + ["+Inf"]
+        yield HistogramMetricFamily(
+            "fanout_admission_shed_decision_seconds",
+            "From a shed request's arrival at the gate to its 503.",
+            buckets=list(zip(bounds, map(float, stats.shed_wait_buckets), strict=True)),
+            sum_value=stats.shed_wait_sum_s,
+        )
+        for name, value, text in (
+            ("limit", stats.limit, "Current bound on fan-outs in flight."),
+            ("in_flight", stats.in_flight, "Fan-outs in flight."),
+            ("queued", stats.queued, "Fan-outs waiting for a slot."),
+            ("shedding", int(stats.shedding), "1 while requests are being shed."),
+            ("expected_seconds", stats.expected_ms / 1000, "Recent mean fan-out duration."),
+        ):
+            yield GaugeMetricFamily(f"fanout_admission_{name}", text, float(value))
 
     def _writer(self) -> Iterable[Metric]:
         if self.writer_stats is None:

@@ -1,6 +1,11 @@
-"""Liveness (`/healthz`) and readiness (`/readyz`: the database and the call-log path)."""
+"""Liveness (`/healthz`) and readiness (`/readyz`: the database, the call-log path, the load).
 
-from typing import Any
+`/readyz` says `"status": "shedding"` (still 200) while admission control refuses fan-outs:
+the replica is busy, not dead, and a load balancer that takes it out would only move the
+overload to the others. Dead or broken (a check failed) is 503 with `"status": "not ready"`.
+"""
+
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -23,6 +28,7 @@ class Readiness(BaseModel):
             "examples": [
                 {
                     "ok": False,
+                    "status": "not ready",
                     "checks": {
                         "database": {"ok": True, "detail": "reachable"},
                         "call_log": {"ok": False, "detail": "120 rows dropped"},
@@ -33,6 +39,7 @@ class Readiness(BaseModel):
     )
 
     ok: bool
+    status: Literal["ok", "shedding", "not ready"]
     checks: dict[str, CheckResult]
 
 
@@ -50,12 +57,27 @@ _NOT_READY: dict[int | str, dict[str, Any]] = {
 @router.get("/readyz", response_model=Readiness, responses=_NOT_READY)
 def readyz(request: Request) -> JSONResponse:
     """Check that the database answers and the call log can still make rows durable."""
-    checks = {
-        "database": _check_database(request),
-        "call_log": _check_call_log(request.app.state.log_writer),
-    }
-    ready = Readiness(ok=all(c.ok for c in checks.values()), checks=checks)
+    ready = readiness(request.app.state, _check_database(request))
     return JSONResponse(ready.model_dump(), status_code=200 if ready.ok else 503)
+
+
+def readiness(state: Any, database: CheckResult) -> Readiness:
+    """The answer of `/readyz` from the app's state and the database check's result."""
+    checks = {"database": database, "call_log": _check_call_log(state.log_writer)}
+    ok = all(c.ok for c in checks.values())
+    admission = getattr(state, "admission", None)
+    shedding = admission is not None and admission.shedding()
+    if admission is not None:
+        stats = admission.stats()
+        checks["admission"] = CheckResult(
+            ok=True,
+            detail=f"{'shedding' if shedding else 'admitting'}: {stats.in_flight} fan-outs "
+            f"in flight (limit {stats.limit}), {stats.shed_full + stats.shed_deadline} shed",
+        )
+    status: Literal["ok", "shedding", "not ready"] = (
+        "not ready" if not ok else "shedding" if shedding else "ok"
+    )
+    return Readiness(ok=ok, status=status, checks=checks)
 
 
 def _check_database(request: Request) -> CheckResult:

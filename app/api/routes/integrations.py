@@ -58,6 +58,12 @@ _ERRORS[504] = {
     "headers": _PARTIAL_DOC,
     "description": "As 502, when every failure that broke a rule was a timeout.",
 }
+_ERRORS[503] = {
+    "description": "Not started: the worker is at capacity, or the request's `timeout_ms` "
+    "leaves no time to wait for a slot (admission control); or strict mode could not make "
+    "the call log's rows durable in time. Retry after `Retry-After` seconds.",
+    "headers": {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}},
+}
 
 
 async def _run(

@@ -1,0 +1,140 @@
+"""Admission control: slots, the bounded FIFO wait, deadline refusals, transitions, adaptation."""
+
+import asyncio
+import logging
+
+import pytest
+
+from app.resilience.admission import QUIET_S, Admission, Shed
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_free_slot_admits_at_once_and_a_full_gate_sheds_after_the_wait() -> None:
+    gate = Admission(limit=2, max_wait_s=0.02)
+    await gate.acquire(5.0)
+    await gate.acquire(5.0)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(Shed, match="at capacity"):
+        await gate.acquire(5.0)
+    # Bounded by max_wait_s (plus scheduling), never by the 5 s deadline.
+    assert loop.time() - started < 1.0
+    stats = gate.stats()
+    assert (stats.admitted, stats.shed_full, stats.in_flight, stats.queued) == (2, 1, 2, 0)
+    assert stats.shedding
+
+
+async def test_a_released_slot_goes_to_the_oldest_waiter() -> None:
+    gate = Admission(limit=1, max_wait_s=5.0, max_queue=5)
+    await gate.acquire(10.0)
+    order: list[str] = []
+
+    async def wait(name: str) -> None:
+        await gate.acquire(10.0)
+        order.append(name)
+
+    first = asyncio.create_task(wait("first"))
+    await asyncio.sleep(0)
+    second = asyncio.create_task(wait("second"))
+    await asyncio.sleep(0)
+    assert gate.stats().queued == 2
+    gate.release(0.01)
+    await first
+    assert order == ["first"] and gate.in_flight == 1
+    gate.release(0.01)
+    await second
+    assert order == ["first", "second"]
+    gate.release(0.01)
+    assert gate.in_flight == 0
+
+
+async def test_a_full_queue_sheds_without_waiting() -> None:
+    gate = Admission(limit=1, max_wait_s=5.0, max_queue=1)
+    await gate.acquire(10.0)
+    waiter = asyncio.create_task(gate.acquire(10.0))
+    await asyncio.sleep(0)
+    with pytest.raises(Shed):
+        await gate.acquire(10.0)  # returns at once: the test would hang 5 s otherwise
+    assert gate.shed_full == 1
+    gate.release(0.01)
+    await waiter
+
+
+async def test_a_deadline_that_leaves_no_room_to_wait_is_refused_up_front() -> None:
+    gate = Admission(limit=1, max_wait_s=1.0)
+    for _ in range(20):  # recent fan-outs took 200 ms
+        await gate.acquire(10.0)
+        gate.release(0.2)
+    await gate.acquire(10.0)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(Shed, match="timeout_ms"):
+        await gate.acquire(0.15)  # 150 ms cannot hold a 200 ms fan-out plus any wait
+    assert loop.time() - started < 0.5
+    assert gate.shed_deadline == 1 and gate.shed_full == 0
+    gate.release(0.2)
+    await gate.acquire(0.15)  # a free slot: admitted, the fan-out's own deadline applies
+
+
+async def test_a_client_gone_while_queued_leaves_the_queue_and_holds_no_slot() -> None:
+    gate = Admission(limit=1, max_wait_s=5.0)
+    await gate.acquire(10.0)
+    waiter = asyncio.create_task(gate.acquire(10.0))
+    await asyncio.sleep(0)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert gate.stats().queued == 0
+    gate.release(0.01)
+    assert gate.in_flight == 0
+
+
+async def test_one_log_line_per_transition_not_per_shed(caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    gate = Admission(limit=1, max_wait_s=0.0, clock=clock)
+    await gate.acquire(10.0)
+    with caplog.at_level(logging.WARNING, logger="app.resilience.admission"):
+        for _ in range(50):
+            with pytest.raises(Shed):
+                await gate.acquire(10.0)
+        assert gate.shedding()
+        clock.now += QUIET_S / 2
+        assert gate.shedding()  # still within the quiet period
+        clock.now += QUIET_S / 2
+        assert not gate.shedding()
+        gate.release(0.01)
+        await gate.acquire(10.0)  # the first request after the quiet period logs the end
+        gate.release(0.01)
+        await gate.acquire(10.0)
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2, messages
+    assert messages[0].startswith("admission: shedding")
+    assert "50 requests shed" in messages[1]
+
+
+async def test_the_adaptive_limit_shrinks_when_latency_grows_and_recovers() -> None:
+    gate = Admission(limit=40, adaptive=True, window=8, min_limit=4)
+
+    async def window(duration_s: float, in_flight: int) -> None:
+        for _ in range(8 // in_flight):
+            for _ in range(in_flight):
+                await gate.acquire(10.0)
+            for _ in range(in_flight):
+                gate.release(duration_s)
+
+    await window(0.02, 4)  # the unloaded latency
+    assert gate.limit == 40
+    await window(0.05, 4)  # 2.5x: queueing has begun
+    assert gate.limit == 36
+    for _ in range(30):
+        await window(0.1, 4)
+    assert gate.limit == 4  # never below min_limit
+    await window(0.02, 4)  # latency back to normal, limit reached in the window: grows by one
+    assert gate.limit == 5
