@@ -73,6 +73,14 @@ class BaseApiProvider(JsonRequests, ABC):
         self._redirects = self.policy.follow_redirects == "same_origin"
         self._param_names: tuple[str, ...] | None = None
 
+    @classmethod
+    def preflight(cls, settings: Settings) -> None:
+        """Resolve every secret this provider needs, or raise `MissingSecretError` naming it.
+
+        Run by `create_app` before anything starts (an `optional` provider is left out).
+        """
+        secrets.resolve_all(cls.name, cls.secrets)
+
     def secret(self, key: str) -> str:
         """The resolved value of the secret declared as `key` in `secrets`."""
         return self._secrets[key]

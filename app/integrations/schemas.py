@@ -104,6 +104,11 @@ class FetchRequest(BaseModel):
         json_schema_extra={
             "examples": [
                 {"providers": ["weather", "exchange_rates"], "params": {"city": "Busan"}},
+                {
+                    "providers": ["weather", "repo_stats"],
+                    "params": {"city": "Busan"},
+                    "provider_params": {"repo_stats": {"repo": "octocat/hello-world"}},
+                },
             ]
         },
     )
@@ -113,6 +118,13 @@ class FetchRequest(BaseModel):
     )
     params: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="Passed to every provider; each reads what it needs."
+    )
+    provider_params: dict[str, dict[str, str | int | float | bool]] = Field(
+        default_factory=dict,
+        description="Params for one provider only, by provider name; they win over `params` "
+        "for that provider. In the GET query string: `<provider>.<param>=value`. Counted by "
+        "MAX_PARAMS and MAX_PARAM_LENGTH like `params`.",
+        examples=[{"repo_stats": {"repo": "octocat/hello-world"}}],
     )
     timeout_ms: TimeoutMs | None = Field(
         default=None,

@@ -1,0 +1,248 @@
+"""`FileProvider`: a provider declared in a YAML file, a peer of the code providers.
+
+`make_class` turns a validated `ProviderFile` into a `BaseApiProvider` subclass (one per file),
+so the registry, policies, call log, metrics, listing and OpenAPI enum treat it like any other.
+Its instance resolves `${...}` secrets, builds its auth object and compiles its templates once;
+`_fetch` only fills in the parameters, sends, selects and validates.
+"""
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import jmespath
+import jsonschema_rs
+
+from app.core.config import Settings
+from app.core.errors import ProviderCallError, SchemaMismatchError
+from app.http import HttpClient
+from app.integrations import secrets
+from app.integrations.auth import (
+    ApiKeyAuth,
+    Auth,
+    BasicAuth,
+    BearerAuth,
+    OAuth2ClientCredentials,
+)
+from app.integrations.base import BaseApiProvider, Params
+from app.integrations.files import template
+from app.integrations.files.spec import (
+    ApiKeySpec,
+    BasicSpec,
+    BearerSpec,
+    OAuth2Spec,
+    ParamSpec,
+    ProviderFile,
+)
+from app.integrations.sending import as_object
+
+# The simulator's address is known only once it started: not a secret, filled in per instance.
+DEMO_UPSTREAM = "${DEMO_UPSTREAM_URL}"
+_MAX_SCHEMA_ERRORS = 3
+
+
+class SecretFieldError(secrets.MissingSecretError):
+    """A `${...}` of a provider file cannot be resolved; names the file, field and variable."""
+
+
+class FileProvider(BaseApiProvider):
+    """Subclassed per file by `make_class`; the class attributes come from the file."""
+
+    spec: ClassVar[ProviderFile]
+    source: ClassVar[Path]
+    demo: ClassVar[bool] = False
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        spec = self.spec
+        request = spec.request
+        resolved = self.resolve_secrets(settings)
+        self._url = template.UrlTemplate(resolved["request.url"])
+        self._query = template.compile_pairs(
+            {k: resolved[f"request.query.{k}"] for k in request.query}
+        )
+        self._headers = template.compile_pairs(
+            {k: resolved[f"request.headers.{k}"] for k in request.headers}
+        )
+        self._body = (
+            template.compile_json(request.json_body) if request.json_body is not None else None
+        )
+        self._verb = request.method
+        self.auth = _auth(spec, resolved, self)
+        self._select = jmespath.compile(spec.response.select) if spec.response.select else None
+        schema = spec.response.schema_
+        self._validator = jsonschema_rs.validator_for(schema) if schema is not None else None
+        self._param_specs = spec.params
+        self._header_params = frozenset(template.names_in(request.headers))
+        self._path_params = frozenset(self._url.params)
+
+    @classmethod
+    def templates(cls) -> dict[str, str]:
+        """Every string field that may hold `${...}`, by its path in the file."""
+        request, auth = cls.spec.request, cls.spec.auth
+        fields = {"request.url": request.url}
+        fields.update({f"request.query.{k}": v for k, v in request.query.items()})
+        fields.update({f"request.headers.{k}": v for k, v in request.headers.items()})
+        for name, value in auth.model_dump(by_alias=True).items():
+            if isinstance(value, str) and name != "type":
+                fields[f"auth.{name}"] = value
+        return fields
+
+    @classmethod
+    def preflight(cls, settings: Settings) -> None:
+        super().preflight(settings)
+        cls.resolve_secrets(settings)
+
+    @classmethod
+    def resolve_secrets(cls, settings: Settings) -> dict[str, str]:
+        """Every templated field with its `${...}` resolved (and registered with redaction)."""
+        demo = str(settings.demo_upstream_url or "http://127.0.0.1:8001").rstrip("/")
+        resolved = {}
+        for field, text in cls.templates().items():
+            text = text.replace(DEMO_UPSTREAM, demo)
+            try:
+                resolved[field] = secrets.expand(text)
+            except secrets.MissingSecretError as exc:
+                raise SecretFieldError(
+                    f"{cls.source}: {field}: provider {cls.name!r} needs {exc}"
+                ) from None
+        return resolved
+
+    @property
+    def endpoint(self) -> str:
+        return self._url.origin + "".join(
+            part if type(part) is str else "{" + part[0] + "}" for part in self._url.parts
+        )
+
+    def check_params(self, params: Params) -> list[tuple[str, str]]:
+        try:
+            self._values(params)
+        except template.ParamProblem as exc:
+            return [(exc.param, str(exc))]
+        return []
+
+    def _values(self, params: Params) -> dict[str, Any]:
+        """The declared parameters' values: given or default, typed, checked."""
+        values: dict[str, Any] = {}
+        for name, spec in self._param_specs.items():
+            value = params.get(name, spec.default)
+            if value is None:
+                if spec.required or name in self._path_params:
+                    raise template.ParamProblem(
+                        name, f"provider {self.name!r} needs parameter {name!r}"
+                    )
+                continue
+            value = _typed(name, spec, value)
+            if name in self._path_params:
+                template.segment(name, value)
+            if name in self._header_params and template.as_text(value) != " ".join(
+                template.as_text(value).split()
+            ):
+                raise template.ParamProblem(
+                    name, f"parameter {name!r} goes in a header: no line breaks or tabs"
+                )
+            values[name] = value
+        return values
+
+    async def _fetch(self, client: HttpClient, params: Params) -> dict[str, Any]:
+        try:
+            values = self._values(params)
+        except template.ParamProblem as exc:
+            raise ProviderCallError(str(exc)) from None
+        body = self._body(values) if self._body is not None else None
+        payload = await self.request_json(
+            client,
+            self._verb,
+            self._url.render(values),
+            params=self._query(values) or None,
+            headers=self._headers(values),
+            json=body,
+        )
+        if self._select is not None:
+            selected = self._select.search(payload)
+            payload = selected if type(selected) is dict else as_object(selected)
+        return payload
+
+    def _check_response(self, data: dict[str, Any]) -> None:
+        validator = self._validator
+        if validator is None or validator.is_valid(data):
+            return
+        problems = []
+        for error in validator.iter_errors(data):
+            where = "/".join(map(str, error.instance_path)) or "(root)"
+            keyword = error.schema_path[-1] if error.schema_path else "schema"
+            problems.append(f"{where}: fails {keyword!r}")
+            if len(problems) > _MAX_SCHEMA_ERRORS:
+                break
+        more = " (+more)" if len(problems) > _MAX_SCHEMA_ERRORS else ""
+        shown = "; ".join(problems[:_MAX_SCHEMA_ERRORS])
+        raise SchemaMismatchError(
+            f"response does not match the schema of {self.name}: {shown}{more}"
+        )
+
+
+def _typed(name: str, spec: ParamSpec, value: Any) -> Any:
+    kind = spec.type
+    try:
+        if kind == "string":
+            return value if isinstance(value, str) else template.as_text(value)
+        if kind == "boolean":
+            if isinstance(value, bool):
+                return value
+            if str(value).lower() in ("true", "false"):
+                return str(value).lower() == "true"
+            raise ValueError
+        if isinstance(value, bool):
+            raise ValueError
+        number = int(value) if kind == "integer" else float(value)
+        if kind == "integer" and isinstance(value, float) and value != number:
+            raise ValueError
+        return number
+    except (TypeError, ValueError):
+        article = "an" if kind == "integer" else "a"
+        raise template.ParamProblem(name, f"parameter {name!r} must be {article} {kind}") from None
+
+
+def _auth(
+    spec: ProviderFile, resolved: Mapping[str, str], provider: BaseApiProvider
+) -> Auth | None:
+    auth = spec.auth
+    if isinstance(auth, ApiKeySpec):
+        return ApiKeyAuth(auth.name, resolved["auth.value"], where=auth.in_)
+    if isinstance(auth, BearerSpec):
+        return BearerAuth(resolved["auth.token"])
+    if isinstance(auth, BasicSpec):
+        return BasicAuth(resolved["auth.username"], resolved["auth.password"])
+    if isinstance(auth, OAuth2Spec):
+        return OAuth2ClientCredentials(
+            resolved["auth.token_url"],
+            resolved["auth.client_id"],
+            resolved["auth.client_secret"],
+            scope=resolved.get("auth.scope"),
+            audience=resolved.get("auth.audience"),
+            client_auth=auth.client_auth,
+            refresh_before_s=auth.refresh_before_s,
+            timeouts=provider._timeout,
+        )
+    return None
+
+
+def make_class(spec: ProviderFile, source: Path) -> type[FileProvider]:
+    """The provider class of one validated file."""
+    params_doc = {
+        name: p.description + (" (required)" if p.required else "")
+        for name, p in spec.params.items()
+    }
+    attributes = {
+        "name": spec.name,
+        "description": spec.description,
+        "method": spec.request.method,
+        "params_doc": params_doc,
+        "policy_overrides": dict(spec.policy),
+        "optional": spec.optional,
+        "spec": spec,
+        "source": source,
+        "demo": spec.request.url.startswith(DEMO_UPSTREAM),
+        "__module__": __name__,
+    }
+    return type(f"FileProvider_{spec.name}", (FileProvider,), attributes)
