@@ -40,6 +40,22 @@ class JsonRequests:
         `Idempotency-Key`, the same on every attempt of one call. With a token scheme, a 401
         drops the token and the request is sent once more with a fresh one.
         """
+        payload = await self.request_any(
+            client, method, url, params=params, headers=headers, json=json
+        )
+        return payload if type(payload) is dict else as_object(payload)
+
+    async def request_any(
+        self,
+        client: HttpClient,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        json: Any = None,
+    ) -> Any:
+        """`request_json`, the answer's JSON value as it came (an array stays an array)."""
         sent = dict(headers or {})
         content = None
         if json is not None:
@@ -75,8 +91,8 @@ class JsonRequests:
         params: Mapping[str, Any] | None,
         headers: Mapping[str, str],
         content: bytes | None,
-    ) -> dict[str, Any]:
-        payload = await client.fetch_json(
+    ) -> Any:
+        return await client.fetch_json(
             url,
             method=method,
             params=params,
@@ -86,7 +102,6 @@ class JsonRequests:
             limit=self._max_bytes,
             same_origin_redirects=self._redirects,
         )
-        return payload if type(payload) is dict else as_object(payload)
 
 
 def as_object(payload: object) -> dict[str, Any]:

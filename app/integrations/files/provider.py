@@ -57,16 +57,12 @@ class FileProvider(BaseApiProvider):
         spec = self.spec
         request = spec.request
         resolved = self.resolve_secrets(settings)
-        self._url = template.UrlTemplate(resolved["request.url"])
-        self._query = template.compile_pairs(
-            {k: resolved[f"request.query.{k}"] for k in request.query}
-        )
-        self._headers = template.compile_pairs(
-            {k: resolved[f"request.headers.{k}"] for k in request.headers}
-        )
-        self._body = (
-            template.compile_json(request.json_body) if request.json_body is not None else None
-        )
+        expand = _expander(settings)
+        self._url = self.url_template(settings)
+        self._query = template.compile_pairs(request.query, expand)
+        self._headers = template.compile_pairs(request.headers, expand)
+        body = request.json_body
+        self._body = template.compile_json(body, expand) if body is not None else None
         self._verb = request.method
         self.auth = _auth(spec, resolved, self)
         self._select = jmespath.compile(spec.response.select) if spec.response.select else None
@@ -83,6 +79,7 @@ class FileProvider(BaseApiProvider):
         fields = {"request.url": request.url}
         fields.update({f"request.query.{k}": v for k, v in request.query.items()})
         fields.update({f"request.headers.{k}": v for k, v in request.headers.items()})
+        fields.update({f"request.json: {s}": s for s in _strings(request.json_body)})
         for name, value in auth.model_dump(by_alias=True).items():
             if isinstance(value, str) and name != "type":
                 fields[f"auth.{name}"] = value
@@ -92,16 +89,23 @@ class FileProvider(BaseApiProvider):
     def preflight(cls, settings: Settings) -> None:
         super().preflight(settings)
         cls.resolve_secrets(settings)
+        cls.url_template(settings)
+
+    @classmethod
+    def url_template(cls, settings: Settings) -> template.UrlTemplate:
+        try:
+            return template.UrlTemplate(cls.spec.request.url, _expander(settings))
+        except template.TemplateError as exc:
+            raise template.TemplateError(f"{cls.source}: request.url: {exc}") from None
 
     @classmethod
     def resolve_secrets(cls, settings: Settings) -> dict[str, str]:
         """Every templated field with its `${...}` resolved (and registered with redaction)."""
-        demo = str(settings.demo_upstream_url or "http://127.0.0.1:8001").rstrip("/")
+        expand = _expander(settings)
         resolved = {}
         for field, text in cls.templates().items():
-            text = text.replace(DEMO_UPSTREAM, demo)
             try:
-                resolved[field] = secrets.expand(text)
+                resolved[field] = expand(text)
             except secrets.MissingSecretError as exc:
                 raise SecretFieldError(
                     f"{cls.source}: {field}: provider {cls.name!r} needs {exc}"
@@ -150,7 +154,7 @@ class FileProvider(BaseApiProvider):
         except template.ParamProblem as exc:
             raise ProviderCallError(str(exc)) from None
         body = self._body(values) if self._body is not None else None
-        payload = await self.request_json(
+        payload = await self.request_any(
             client,
             self._verb,
             self._url.render(values),
@@ -159,9 +163,8 @@ class FileProvider(BaseApiProvider):
             json=body,
         )
         if self._select is not None:
-            selected = self._select.search(payload)
-            payload = selected if type(selected) is dict else as_object(selected)
-        return payload
+            payload = self._select.search(payload)
+        return payload if type(payload) is dict else as_object(payload)
 
     def _check_response(self, data: dict[str, Any]) -> None:
         validator = self._validator
@@ -179,6 +182,22 @@ class FileProvider(BaseApiProvider):
         raise SchemaMismatchError(
             f"response does not match the schema of {self.name}: {shown}{more}"
         )
+
+
+def _expander(settings: Settings) -> template.Expand:
+    demo = str(settings.demo_upstream_url or "http://127.0.0.1:8001").rstrip("/")
+    return lambda text: secrets.expand(text.replace(DEMO_UPSTREAM, demo))
+
+
+def _strings(value: Any) -> list[str]:
+    """The strings of a JSON template that hold a `${...}` reference."""
+    if isinstance(value, str):
+        return [value] if "${" in value else []
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in _strings(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    return []
 
 
 def _typed(name: str, spec: ParamSpec, value: Any) -> Any:

@@ -14,13 +14,21 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# `{param}`, not the `{NAME}` of a `${NAME}` secret reference.
+PLACEHOLDER = re.compile(r"(?<!\$)\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TARGET_CHANGERS = ("/", "\\", "?", "#", "%2f", "%5c", "%2e", "%3f", "%23")
 _ABSENT = object()
 
 Parts = tuple[str | tuple[str], ...]  # literal text, or (param name,)
 Values = Mapping[str, Any]
+# Resolves `${...}` in literal text. Applied after the split into parts, so a secret's value
+# is never read as a `{param}`.
+Expand = Callable[[str], str]
+
+
+def _same(text: str) -> str:
+    return text
 
 
 class TemplateError(ValueError):
@@ -35,17 +43,17 @@ class ParamProblem(ValueError):
         super().__init__(message)
 
 
-def split(template: str) -> Parts:
-    """`a{x}b` -> ("a", ("x",), "b")."""
+def split(template: str, expand: Expand = _same) -> Parts:
+    """`a{x}b` -> ("a", ("x",), "b"), with `${...}` expanded in the literal parts."""
     parts: list[str | tuple[str]] = []
     pos = 0
     for match in PLACEHOLDER.finditer(template):
         if match.start() > pos:
-            parts.append(template[pos : match.start()])
+            parts.append(expand(template[pos : match.start()]))
         parts.append((match.group(1),))
         pos = match.end()
     if pos < len(template):
-        parts.append(template[pos:])
+        parts.append(expand(template[pos:]))
     return tuple(parts)
 
 
@@ -83,27 +91,36 @@ def as_text(value: Any) -> str:
 class UrlTemplate:
     """The fixed origin and a path whose placeholders each fill (part of) one segment."""
 
-    def __init__(self, url: str) -> None:
-        scheme, sep, rest = url.partition("://")
+    def __init__(self, url: str, expand: Expand = _same) -> None:
+        parts = list(split(url, expand))
+        head = parts[0] if parts and type(parts[0]) is str else ""
+        scheme, sep, rest = head.partition("://")
         if not sep or scheme.lower() not in ("http", "https"):
             raise TemplateError("must start with http:// or https://")
-        authority, slash, tail = rest.partition("/")
-        if PLACEHOLDER.search(f"{scheme}://{authority}"):
+        authority, slash, path_start = rest.partition("/")
+        if not slash and len(parts) > 1:
             raise TemplateError(
                 "a {placeholder} may fill path segments only, never the scheme, host or port"
             )
-        if not authority or urlsplit(url).hostname is None:
+        if not authority or urlsplit(f"{scheme}://{authority}/").hostname is None:
             raise TemplateError("has no host")
-        path, qmark, query = tail.partition("?")
-        if PLACEHOLDER.search(query) or "#" in tail:
+        tail: list[str | tuple[str]] = [slash + path_start, *parts[1:]]
+        suffix = ""
+        last = tail[-1]
+        if type(last) is str and "?" in last:
+            path_end, _, query = last.partition("?")
+            tail[-1], suffix = path_end, "?" + query
+        if any(type(part) is str and ("?" in part or "#" in part) for part in tail) or (
+            "#" in suffix
+        ):
             raise TemplateError(
                 "put query parameters under request.query (and no #fragment), not in the URL"
             )
         self.origin = f"{scheme}://{authority}"
-        self.parts = split(slash + path)
-        self.suffix = qmark + query
+        self.parts: Parts = tuple(tail)
+        self.suffix = suffix
         self.params = tuple(part[0] for part in self.parts if type(part) is tuple)
-        self.fixed = None if self.params else self.origin + slash + path + self.suffix
+        self.fixed = None if self.params else self.origin + "".join(map(str, tail)) + suffix
 
     def render(self, values: Values) -> str:
         if self.fixed is not None:
@@ -137,19 +154,20 @@ def segment(param: str, value: Any) -> str:
 Renderer = Callable[[Values], Any]
 
 
-def compile_json(template: Any) -> Renderer:
+def compile_json(template: Any, expand: Expand = _same) -> Renderer:
     """A function of the values that builds the body; members with absent parameters are
     left out (`_ABSENT` inside, never returned at the top)."""
     if isinstance(template, str):
-        parts = split(template)
+        parts = split(template, expand)
         if len(parts) == 1 and type(parts[0]) is tuple:
             name = parts[0][0]
             return lambda values: values.get(name, _ABSENT)
         if not any(type(part) is tuple for part in parts):
-            return lambda values: template
+            fixed = "".join(map(str, parts))
+            return lambda values: fixed
         return lambda values: _absent_if_none(render(parts, values))
     if isinstance(template, dict):
-        members = [(key, compile_json(value)) for key, value in template.items()]
+        members = [(key, compile_json(value, expand)) for key, value in template.items()]
 
         def build_object(values: Values) -> Any:
             built = {}
@@ -161,7 +179,7 @@ def compile_json(template: Any) -> Renderer:
 
         return build_object
     if isinstance(template, list):
-        items = [compile_json(item) for item in template]
+        items = [compile_json(item, expand) for item in template]
         return lambda values: [v for item in items if (v := item(values)) is not _ABSENT]
     return lambda values: template
 
@@ -170,10 +188,12 @@ def _absent_if_none(text: str | None) -> Any:
     return _ABSENT if text is None else text
 
 
-def compile_pairs(templates: Mapping[str, str]) -> Callable[[Values], dict[str, str]]:
+def compile_pairs(
+    templates: Mapping[str, str], expand: Expand = _same
+) -> Callable[[Values], dict[str, str]]:
     """For `query` and `headers`: fixed pairs once, templated ones per call."""
-    fixed = {k: v for k, v in templates.items() if not PLACEHOLDER.search(v)}
-    templated = [(k, split(v)) for k, v in templates.items() if k not in fixed]
+    fixed = {k: expand(v) for k, v in templates.items() if not PLACEHOLDER.search(v)}
+    templated = [(k, split(v, expand)) for k, v in templates.items() if k not in fixed]
     if not templated:
         return lambda values: fixed
 
