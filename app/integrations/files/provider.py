@@ -108,7 +108,7 @@ class FileProvider(BaseApiProvider):
                 resolved[field] = expand(text)
             except secrets.MissingSecretError as exc:
                 raise SecretFieldError(
-                    f"{cls.source}: {field}: provider {cls.name!r} needs {exc}"
+                    f"{cls.source}: {field}: {exc} (provider {cls.name!r})"
                 ) from None
         return resolved
 
