@@ -1,6 +1,7 @@
 """Every kind of bad provider file stops loading with a message naming the file, the field
 and what to fix (and never a value)."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -91,9 +92,9 @@ def test_every_kind_of_bad_file_is_named(case: str, tmp_path: Path) -> None:
     with pytest.raises(ProviderFileError) as caught:
         load_directory(tmp_path)
     problems = caught.value.problems
-    assert any(problem.startswith(f"{tmp_path / 'bad.yaml'}: {expected}") for problem in problems), (
-        problems
-    )
+    assert any(
+        problem.startswith(f"{tmp_path / 'bad.yaml'}: {expected}") for problem in problems
+    ), problems
 
 
 def test_a_value_is_never_quoted_back(tmp_path: Path) -> None:
@@ -141,6 +142,4 @@ def test_file_and_code_providers_share_one_registry(tmp_path: Path) -> None:
 
 def test_the_published_schema_is_the_format(tmp_path: Path) -> None:
     published = Path(__file__).parents[3] / "providers" / "provider.schema.json"
-    import json
-
     assert json.loads(published.read_text()) == json_schema()
