@@ -13,7 +13,7 @@ from app.http.aiohttp_transport import AiohttpTransport
 from app.http.client import HttpClient, create_http_client
 from app.integrations.base import BaseApiProvider, Params
 from tests.http.test_client import _settings
-from tests.security.servers import Answer, Seen, Upstream
+from tests.support.servers import Answer, ScriptedServer, Seen
 
 
 @pytest.fixture(params=["direct", "httpx"])
@@ -38,7 +38,7 @@ def _echo(seen: Seen) -> Answer:
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
 async def test_any_method_with_a_body(client: HttpClient, method: str) -> None:
-    async with Upstream(_echo) as upstream:
+    async with ScriptedServer(_echo) as upstream:
         answer = await client.fetch_json(
             f"{upstream.url}/things",
             method=method,
@@ -54,18 +54,18 @@ async def test_any_method_with_a_body(client: HttpClient, method: str) -> None:
 
 
 async def test_a_post_without_a_body_says_its_length_is_zero(client: HttpClient) -> None:
-    async with Upstream(_echo) as upstream:
+    async with ScriptedServer(_echo) as upstream:
         await client.fetch_json(f"{upstream.url}/x", method="POST", limit=4096)
     assert upstream.seen[0].headers["content-length"] == "0"
 
 
 async def test_a_top_level_array_is_returned_as_is_by_the_client(client: HttpClient) -> None:
-    async with Upstream(lambda seen: Answer(200, b"[1,2]")) as upstream:
+    async with ScriptedServer(lambda seen: Answer(200, b"[1,2]")) as upstream:
         assert await client.fetch_json(f"{upstream.url}/x", limit=4096) == [1, 2]
 
 
 async def test_url_userinfo_becomes_basic_auth_and_leaves_the_url(client: HttpClient) -> None:
-    async with Upstream(_echo) as upstream:
+    async with ScriptedServer(_echo) as upstream:
         url = upstream.url.replace("http://", "http://al%40ice:p%3Ass-word@") + "/x"
         answer = await client.fetch_json(url, limit=4096)
     seen = upstream.seen[0]
@@ -76,7 +76,7 @@ async def test_url_userinfo_becomes_basic_auth_and_leaves_the_url(client: HttpCl
 
 
 async def test_an_explicit_authorization_header_wins_over_userinfo(client: HttpClient) -> None:
-    async with Upstream(_echo) as upstream:
+    async with ScriptedServer(_echo) as upstream:
         url = upstream.url.replace("http://", "http://user:secret-pw@") + "/x"
         await client.fetch_json(url, headers={"Authorization": "Bearer abc"}, limit=4096)
     assert upstream.seen[0].headers["authorization"] == "Bearer abc"
@@ -103,7 +103,7 @@ async def test_a_retried_post_sends_one_idempotency_key_on_every_attempt(
     client: HttpClient,
 ) -> None:
     answers = iter([Answer(503, b"{}"), Answer(503, b"{}"), Answer(200, b'{"ok": 1}')])
-    async with Upstream(lambda seen: next(answers)) as upstream:
+    async with ScriptedServer(lambda seen: next(answers)) as upstream:
         provider = _Poster()
         provider.url = f"{upstream.url}/orders"
         result = await provider.execute(client, {"n": 1}, request_id="r1")
@@ -119,7 +119,7 @@ async def test_a_retried_post_sends_one_idempotency_key_on_every_attempt(
 async def test_a_post_is_not_retried_nor_keyed_unless_its_provider_opts_in(
     client: HttpClient,
 ) -> None:
-    async with Upstream(lambda seen: Answer(503, b"{}")) as upstream:
+    async with ScriptedServer(lambda seen: Answer(503, b"{}")) as upstream:
         provider = _Poster(retry_non_idempotent=False)
         provider.url = f"{upstream.url}/orders"
         result = await provider.execute(client, {"n": 1}, request_id="r1")

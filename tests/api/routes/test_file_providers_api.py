@@ -13,7 +13,7 @@ import pytest
 from app.main import create_app
 from app.simulator import Simulator
 from tests.conftest import api_client, make_settings
-from tests.security.servers import Canary
+from tests.support.servers import Canary
 
 SHIPPED = Path(__file__).parents[3] / "providers"
 REPO = textwrap.dedent(
