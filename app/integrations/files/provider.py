@@ -6,12 +6,14 @@ Its instance resolves `${...}` secrets, builds its auth object and compiles its 
 `_fetch` only fills in the parameters, sends, selects and validates.
 """
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 import jmespath
 import jsonschema_rs
+import orjson
 
 from app.core.config import Settings
 from app.core.errors import ProviderCallError, SchemaMismatchError
@@ -39,6 +41,7 @@ from app.integrations.sending import as_object
 # The simulator's address is known only once it started: not a secret, filled in per instance.
 DEMO_UPSTREAM = "${DEMO_UPSTREAM_URL}"
 _MAX_SCHEMA_ERRORS = 3
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class SecretFieldError(secrets.MissingSecretError):
@@ -56,21 +59,43 @@ class FileProvider(BaseApiProvider):
         super().__init__(settings)
         spec = self.spec
         request = spec.request
+        self._verb = request.method
         resolved = self.resolve_secrets(settings)
         expand = _expander(settings)
         self._url = self.url_template(settings)
-        self._query = template.compile_pairs(request.query, expand)
-        self._headers = template.compile_pairs(request.headers, expand)
+        self.auth = _auth(spec, resolved, self)
         body = request.json_body
         self._body = template.compile_json(body, expand) if body is not None else None
-        self._verb = request.method
-        self.auth = _auth(spec, resolved, self)
+        # Fixed credentials are merged into the fixed pairs once: on the common path a call
+        # goes straight to the client, as a hand-written provider's `get_json` does.
+        static = self.auth is not None and not self.auth.refreshable
+        auth_headers = dict(self.auth.headers) if static and self.auth else {}
+        if self._body is not None:
+            auth_headers["Content-Type"] = "application/json"
+        self._query = template.compile_pairs(
+            request.query, expand, self.auth.query if static and self.auth else None
+        )
+        self._headers = template.compile_pairs(request.headers, expand, auth_headers)
+        # A token scheme (401 refresh) or an Idempotency-Key goes through `request_any`.
+        self._direct = (self.auth is None or static) and not (
+            self._verb in ("POST", "PATCH") and self.policy.retry_non_idempotent
+        )
         self._select = jmespath.compile(spec.response.select) if spec.response.select else None
         schema = spec.response.schema_
         self._validator = jsonschema_rs.validator_for(schema) if schema is not None else None
-        self._param_specs = spec.params
-        self._header_params = frozenset(template.names_in(request.headers))
-        self._path_params = frozenset(self._url.params)
+        # (name, default, type, fills the path, goes in a header, required) per parameter.
+        self._param_plan = [
+            (
+                name,
+                p.default,
+                p.type,
+                name in self._url.params,
+                name in template.names_in(request.headers),
+                p.required,
+                p,
+            )
+            for name, p in spec.params.items()
+        ]
 
     @classmethod
     def templates(cls) -> dict[str, str]:
@@ -128,22 +153,21 @@ class FileProvider(BaseApiProvider):
     def _values(self, params: Params) -> dict[str, Any]:
         """The declared parameters' values: given or default, typed, checked."""
         values: dict[str, Any] = {}
-        for name, spec in self._param_specs.items():
-            value = params.get(name, spec.default)
+        for name, default, kind, in_path, in_header, required, spec in self._param_plan:
+            value = params.get(name, default)
             if value is None:
-                if spec.required or name in self._path_params:
+                if required or in_path:
                     raise template.ParamProblem(
                         name, f"provider {self.name!r} needs parameter {name!r}"
                     )
                 continue
-            value = _typed(name, spec, value)
-            if name in self._path_params:
+            if kind != "string" or type(value) is not str:
+                value = _typed(name, spec, value)
+            if in_path:
                 template.segment(name, value)
-            if name in self._header_params and template.as_text(value) != " ".join(
-                template.as_text(value).split()
-            ):
+            if in_header and _CONTROL.search(template.as_text(value)):
                 raise template.ParamProblem(
-                    name, f"parameter {name!r} goes in a header: no line breaks or tabs"
+                    name, f"parameter {name!r} goes in a header: no control characters"
                 )
             values[name] = value
         return values
@@ -153,15 +177,28 @@ class FileProvider(BaseApiProvider):
             values = self._values(params)
         except template.ParamProblem as exc:
             raise ProviderCallError(str(exc)) from None
-        body = self._body(values) if self._body is not None else None
-        payload = await self.request_any(
-            client,
-            self._verb,
-            self._url.render(values),
-            params=self._query(values) or None,
-            headers=self._headers(values),
-            json=body,
-        )
+        body = self._body
+        url = self._url.fixed or self._url.render(values)
+        if self._direct:
+            payload = await client.fetch_json(
+                url,
+                method=self._verb,
+                params=self._query(values) or None,
+                headers=self._headers(values),
+                content=orjson.dumps(body(values)) if body is not None else None,
+                timeouts=self._timeout,
+                limit=self._max_bytes,
+                same_origin_redirects=self._redirects,
+            )
+        else:
+            payload = await self.request_any(
+                client,
+                self._verb,
+                url,
+                params=self._query(values) or None,
+                headers=self._headers(values),
+                json=body(values) if body is not None else None,
+            )
         if self._select is not None:
             payload = self._select.search(payload)
         return payload if type(payload) is dict else as_object(payload)

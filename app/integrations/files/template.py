@@ -189,11 +189,15 @@ def _absent_if_none(text: str | None) -> Any:
 
 
 def compile_pairs(
-    templates: Mapping[str, str], expand: Expand = _same
+    templates: Mapping[str, str],
+    expand: Expand = _same,
+    extra: Mapping[str, str] | None = None,
 ) -> Callable[[Values], dict[str, str]]:
-    """For `query` and `headers`: fixed pairs once, templated ones per call."""
-    fixed = {k: expand(v) for k, v in templates.items() if not PLACEHOLDER.search(v)}
-    templated = [(k, split(v, expand)) for k, v in templates.items() if k not in fixed]
+    """For `query` and `headers`: fixed pairs once, templated ones per call. `extra` pairs
+    (an auth scheme's: resolved secrets, never parsed for placeholders) come first."""
+    fixed = dict(extra or {})
+    fixed.update({k: expand(v) for k, v in templates.items() if not PLACEHOLDER.search(v)})
+    templated = [(k, split(v, expand)) for k, v in templates.items() if PLACEHOLDER.search(v)]
     if not templated:
         return lambda values: fixed
 
