@@ -122,8 +122,9 @@ class FetchRequest(BaseModel):
     provider_params: dict[str, dict[str, str | int | float | bool]] = Field(
         default_factory=dict,
         description="Params for one provider only, by provider name; they win over `params` "
-        "for that provider. In the GET query string: `<provider>.<param>=value`. Counted by "
-        "MAX_PARAMS and MAX_PARAM_LENGTH like `params`.",
+        "for that provider. In the GET query string: `<provider>.<param>=value` (counted with "
+        "the other query params). Each provider's are held to MAX_PARAMS and MAX_PARAM_LENGTH "
+        "like `params`; at most MAX_PROVIDERS_PER_REQUEST providers.",
         examples=[{"repo_stats": {"repo": "octocat/hello-world"}}],
     )
     timeout_ms: TimeoutMs | None = Field(

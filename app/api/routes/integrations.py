@@ -220,8 +220,11 @@ async def fetch_post(
     settings: SettingsDep,
 ) -> Response:
     """Fan out to providers with a JSON body of providers, params and timeout."""
-    own = [(f"{p}.{k}", v) for p, values in body.provider_params.items() for k, v in values.items()]
-    check_params([*body.params.items(), *own], settings, ("body", "params"))
+    check_params(list(body.params.items()), settings, ("body", "params"))
+    # Each provider's own params are held to the same limits as the shared ones.
+    check_providers(list(body.provider_params), settings, ("body", "provider_params"))
+    for provider, values in body.provider_params.items():
+        check_params(list(values.items()), settings, ("body", "provider_params", provider))
     return await _run(
         manager,
         client,

@@ -123,7 +123,17 @@ async def test_provider_params_count_against_the_limits(
     async for c in api_client(create_app(settings)):
         response = await c.post(
             "/integrations/fetch",
-            json={"params": {"a": 1}, "provider_params": {"sim_orders": {"item": "x", "q": 2}}},
+            json={
+                "params": {"a": 1},
+                "provider_params": {"sim_orders": {"i": "x", "q": 2, "r": 3}},
+            },
+        )
+        assert response.status_code == 422
+        detail = response.json()["detail"][0]
+        assert detail["loc"] == ["body", "provider_params", "sim_orders"]
+        assert "MAX_PARAMS" in detail["msg"]
+        response = await c.get(
+            "/integrations/fetch", params={"a": "1", "sim_orders.item": "x", "sim_orders.q": "2"}
         )
         assert response.status_code == 422
         assert "MAX_PARAMS" in str(response.json())
