@@ -1,5 +1,6 @@
 """What `python -m app providers new` writes: a provider file, or a module and its test."""
 
+import json
 import re
 from pathlib import Path
 
@@ -56,16 +57,19 @@ request:
 
 _MODULE = '''"""{name}: what this API answers, in one line."""
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
+from app.core.config import Settings
 from app.http import HttpClient
-from app.integrations.base import BaseApiProvider, Params
+{auth_import}from app.integrations.base import BaseApiProvider, Params
 
 
 class {model}(BaseModel):
     """The fields you rely on; a mismatch is a validation_error."""
+
+    answer: int
 
 
 class {cls}(BaseApiProvider):
@@ -75,19 +79,30 @@ class {cls}(BaseApiProvider):
     response_model = {model}
     params_doc = {{"q": "what to look up"}}
     secrets = {secrets}
+    base_url: ClassVar[str] = "{base}"  # the contract test points it at a local server
+    path: ClassVar[str] = "{path}"
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        {auth}
 
     @property
     def endpoint(self) -> str:
-        return "{url}"
+        return self.base_url + self.path
 
     async def _fetch(self, client: HttpClient, params: Params) -> dict[str, Any]:
-        return await self.request_json(
-            client, self.method, self.endpoint, params={{"q": params.get("q", "")}}{headers}
-        )
+        query = {{"q": str(params.get("q", ""))}}
+        return await self.request_json(client, self.method, self.endpoint, params=query)
 '''
 
 _TEST = '''"""The shared contract for {name}."""
 
+from typing import Any
+
+import pytest
+
+from app.core.config import Settings
+from app.integrations.base import BaseApiProvider
 from app.integrations.providers.{name} import {cls}
 from tests.integrations.providers.contract import ProviderContract
 
@@ -95,6 +110,24 @@ from tests.integrations.providers.contract import ProviderContract
 class Test{cls}(ProviderContract):
     provider_cls = {cls}
     sample_params = {{"q": "x"}}
+
+    @pytest.fixture(autouse=True)
+    def credentials(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        for variable in {variables}:
+            monkeypatch.setenv(variable, "test-credential-value")
+
+    def make_provider(self, upstream_url: str) -> BaseApiProvider:
+        local = type("Local", ({cls},), {{"base_url": upstream_url}})
+        return local(Settings(_env_file=None))
+
+    def expected_path(self) -> str:
+        return {cls}.path
+
+    def expected_query(self, params: dict[str, Any]) -> dict[str, str]:
+        return {{"q": str(params.get("q", ""))}}
+
+    def good_payload(self) -> dict[str, Any]:
+        return {{"answer": 42}}
 '''
 
 
@@ -123,19 +156,29 @@ def write_file_provider(directory: Path, name: str, url: str, method: str, auth:
     return path
 
 
-def write_code_provider(name: str, url: str, method: str, auth: str) -> list[Path]:
+def write_code_provider(
+    name: str, url: str, method: str, auth: str, root: Path = PROJECT_ROOT
+) -> list[Path]:
     _checked(name, url)
-    module = PROJECT_ROOT / "app" / "integrations" / "providers" / f"{name}.py"
-    test = PROJECT_ROOT / "tests" / "integrations" / "providers" / f"test_{name}.py"
+    module = root / "app" / "integrations" / "providers" / f"{name}.py"
+    test = root / "tests" / "integrations" / "providers" / f"test_{name}.py"
     for path in (module, test):
         if path.exists():
             raise FileExistsError(f"{path} exists; pick another name or edit it")
     cls = "".join(part.title() for part in name.split("_")) + "Provider"
     secrets: dict[str, str] = {}
-    headers = ""
+    # No credential: no auth object; one line to change when the API needs one.
+    auth_line = "self.auth = None  # or an object of app.integrations.auth"
+    auth_import = ""
     if auth != "none":
+        # Bearer as the start; app.integrations.auth has the other schemes.
         secrets = {"token": f"{name.upper()}_TOKEN"}
-        headers = ',\n            headers={"Authorization": f"Bearer {self.secret(\'token\')}"}'
+        auth_line = 'self.auth = BearerAuth(self.secret("token"))'
+        auth_import = "from app.integrations.auth import BearerAuth\n"
+    scheme, _, rest = url.partition("://")
+    host, slash, url_path = rest.partition("/")
+    module.parent.mkdir(parents=True, exist_ok=True)
+    test.parent.mkdir(parents=True, exist_ok=True)
     module.write_text(
         _MODULE.format(
             name=name,
@@ -143,10 +186,14 @@ def write_code_provider(name: str, url: str, method: str, auth: str) -> list[Pat
             model=cls.removesuffix("Provider") + "Answer",
             method=method,
             url=url,
-            secrets=secrets,
-            headers=headers,
+            secrets=json.dumps(secrets),
+            base=f"{scheme}://{host}",
+            path=slash + url_path,
+            auth=auth_line,
+            auth_import=auth_import,
         ),
         encoding="utf-8",
     )
-    test.write_text(_TEST.format(name=name, cls=cls), encoding="utf-8")
+    variables = json.dumps(sorted(secrets.values()))
+    test.write_text(_TEST.format(name=name, cls=cls, variables=variables), encoding="utf-8")
     return [module, test]
