@@ -35,7 +35,9 @@ class ExternalResponse(BaseModel):
     success: bool
     data: dict[str, Any] | None = Field(
         default=None,
-        description="The upstream's JSON object. Also kept on validation errors, to show drift.",
+        description="The upstream's JSON answer, always an object: a top-level array is "
+        '`{"items": [...]}`, any other non-object value `{"value": ...}`. Also kept on '
+        "validation errors, to show drift.",
     )
     error_message: str | None = Field(default=None, description="Credential-free summary.")
     response_time_ms: float

@@ -23,10 +23,14 @@ class MissingSecretError(RuntimeError):
     """A secret a provider needs cannot be resolved; raised at start-up, names what to set."""
 
 
-def resolve(reference: str, environ: Mapping[str, str] | None = None) -> str:
+def resolve(
+    reference: str, environ: Mapping[str, str] | None = None, *, strict: bool = True
+) -> str:
     """The value of `NAME` (environment) or `file:/path`, registered with redaction.
 
-    Raises `MissingSecretError` naming the variable or file (never a value).
+    Raises `MissingSecretError` naming the variable or file (never a value). A value too short
+    to redact safely is refused when `strict` (a credential), else used but not registered (a
+    user name, a client id: not secrets, and short ones would blank out ordinary words).
     """
     environ = os.environ if environ is None else environ
     if reference.startswith("file:"):
@@ -46,7 +50,7 @@ def resolve(reference: str, environ: Mapping[str, str] | None = None) -> str:
         where = f"environment variable {reference}"
         if not value:
             raise MissingSecretError(f"{where} is not set")
-    if len(value) < redaction.MIN_SECRET_LENGTH:
+    if strict and len(value) < redaction.MIN_SECRET_LENGTH:
         raise MissingSecretError(
             f"{where} is shorter than {redaction.MIN_SECRET_LENGTH} characters; "
             "set the real credential"
@@ -55,11 +59,11 @@ def resolve(reference: str, environ: Mapping[str, str] | None = None) -> str:
     return value
 
 
-def expand(template: str, environ: Mapping[str, str] | None = None) -> str:
+def expand(template: str, environ: Mapping[str, str] | None = None, *, strict: bool = True) -> str:
     """`template` with every `${...}` reference replaced by its resolved (registered) value."""
     if "$" not in template:
         return template
-    expanded = REFERENCE.sub(lambda m: resolve(m.group(1), environ), template)
+    expanded = REFERENCE.sub(lambda m: resolve(m.group(1), environ, strict=strict), template)
     return expanded.replace("$${", "${")
 
 

@@ -33,7 +33,6 @@ from app.integrations.files.spec import (
     BasicSpec,
     BearerSpec,
     OAuth2Spec,
-    ParamSpec,
     ProviderFile,
 )
 from app.integrations.sending import as_object
@@ -42,6 +41,7 @@ from app.integrations.sending import as_object
 DEMO_UPSTREAM = "${DEMO_UPSTREAM_URL}"
 _MAX_SCHEMA_ERRORS = 3
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CREDENTIAL_FIELDS = frozenset({"auth.value", "auth.token", "auth.password", "auth.client_secret"})
 
 
 class SecretFieldError(secrets.MissingSecretError):
@@ -92,7 +92,6 @@ class FileProvider(BaseApiProvider):
                 name in self._url.params,
                 name in template.names_in(request.headers),
                 p.required,
-                p,
             )
             for name, p in spec.params.items()
         ]
@@ -126,9 +125,10 @@ class FileProvider(BaseApiProvider):
     @classmethod
     def resolve_secrets(cls, settings: Settings) -> dict[str, str]:
         """Every templated field with its `${...}` resolved (and registered with redaction)."""
-        expand = _expander(settings)
         resolved = {}
         for field, text in cls.templates().items():
+            # Credentials must be long enough to redact; other fields may be short.
+            expand = _expander(settings, strict=field in _CREDENTIAL_FIELDS)
             try:
                 resolved[field] = expand(text)
             except secrets.MissingSecretError as exc:
@@ -153,7 +153,7 @@ class FileProvider(BaseApiProvider):
     def _values(self, params: Params) -> dict[str, Any]:
         """The declared parameters' values: given or default, typed, checked."""
         values: dict[str, Any] = {}
-        for name, default, kind, in_path, in_header, required, spec in self._param_plan:
+        for name, default, kind, in_path, in_header, required in self._param_plan:
             value = params.get(name, default)
             if value is None:
                 if required or in_path:
@@ -162,7 +162,7 @@ class FileProvider(BaseApiProvider):
                     )
                 continue
             if kind != "string" or type(value) is not str:
-                value = _typed(name, spec, value)
+                value = template.typed(name, kind, value)
             if in_path:
                 template.segment(name, value)
             if in_header and _CONTROL.search(template.as_text(value)):
@@ -221,9 +221,9 @@ class FileProvider(BaseApiProvider):
         )
 
 
-def _expander(settings: Settings) -> template.Expand:
+def _expander(settings: Settings, *, strict: bool = False) -> template.Expand:
     demo = str(settings.demo_upstream_url or "http://127.0.0.1:8001").rstrip("/")
-    return lambda text: secrets.expand(text.replace(DEMO_UPSTREAM, demo))
+    return lambda text: secrets.expand(text.replace(DEMO_UPSTREAM, demo), strict=strict)
 
 
 def _strings(value: Any) -> list[str]:
@@ -235,28 +235,6 @@ def _strings(value: Any) -> list[str]:
     if isinstance(value, list):
         return [s for item in value for s in _strings(item)]
     return []
-
-
-def _typed(name: str, spec: ParamSpec, value: Any) -> Any:
-    kind = spec.type
-    try:
-        if kind == "string":
-            return value if isinstance(value, str) else template.as_text(value)
-        if kind == "boolean":
-            if isinstance(value, bool):
-                return value
-            if str(value).lower() in ("true", "false"):
-                return str(value).lower() == "true"
-            raise ValueError
-        if isinstance(value, bool):
-            raise ValueError
-        number = int(value) if kind == "integer" else float(value)
-        if kind == "integer" and isinstance(value, float) and value != number:
-            raise ValueError
-        return number
-    except (TypeError, ValueError):
-        article = "an" if kind == "integer" else "a"
-        raise template.ParamProblem(name, f"parameter {name!r} must be {article} {kind}") from None
 
 
 def _auth(

@@ -210,3 +210,25 @@ def compile_pairs(
         return pairs
 
     return build
+
+
+def typed(name: str, kind: str, value: Any) -> Any:
+    """`value` as the parameter's declared type, or `ParamProblem` naming it."""
+    try:
+        if kind == "string":
+            return value if isinstance(value, str) else as_text(value)
+        if kind == "boolean":
+            if isinstance(value, bool):
+                return value
+            if str(value).lower() in ("true", "false"):
+                return str(value).lower() == "true"
+            raise ValueError
+        if isinstance(value, bool):
+            raise ValueError
+        number = int(value) if kind == "integer" else float(value)
+        if kind == "integer" and isinstance(value, float) and value != number:
+            raise ValueError
+        return number
+    except (TypeError, ValueError):
+        article = "an" if kind == "integer" else "a"
+        raise ParamProblem(name, f"parameter {name!r} must be {article} {kind}") from None

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from app.core.config import Settings
 from app.integrations.files import ProviderFileError, load_directory
 from app.integrations.files.spec import json_schema
 from app.integrations.registry import ProviderRegistry, ProviderRegistryError
+from app.integrations.secrets import MissingSecretError
 from tests.integrations.files.helpers import provider_class
 
 GOOD = 'name: good\nrequest: {url: "https://api.example/v1/{id}"}\nparams: {id: {required: true}}\n'
@@ -143,3 +145,19 @@ def test_file_and_code_providers_share_one_registry(tmp_path: Path) -> None:
 def test_the_published_schema_is_the_format(tmp_path: Path) -> None:
     published = Path(__file__).parents[3] / "providers" / "provider.schema.json"
     assert json.loads(published.read_text()) == json_schema()
+
+
+def test_short_values_are_fine_outside_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHORT_USER", "bob")
+    monkeypatch.setenv("SHORT_PW", "pw")
+    cls = provider_class(
+        tmp_path,
+        "name: short\nrequest: {url: 'https://a.example/'}\n"
+        "auth: {type: basic, username: '${SHORT_USER}', password: '${SHORT_PW}'}\n",
+    )
+    with pytest.raises(MissingSecretError, match=r"auth\.password: environment variable SHORT_PW"):
+        cls.preflight(Settings(_env_file=None))
+    monkeypatch.setenv("SHORT_PW", "a-long-enough-password")
+    cls.preflight(Settings(_env_file=None))  # the short user name is not a secret
