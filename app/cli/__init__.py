@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from app.cli.database import exit_unreachable, migrate_or_exit
 from app.cli.keys import add_keys_command
-from app.cli.serve import add_serve_command
 from app.cli.providers import add_providers_command
+from app.cli.serve import add_serve_command
 from app.core.config import get_settings
 from app.core.db import UNAVAILABLE_ERRORS, public_url
 from app.core.logging import configure_logging

@@ -4,7 +4,6 @@ import json
 import re
 from pathlib import Path
 
-
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
 

@@ -101,7 +101,7 @@ async def test_provider_params_reach_one_provider_on_get_and_post(
     ("query", "message"),
     [
         ({"sim_orders.quantity": "many"}, "sim_orders: parameter 'quantity' must be an integer"),
-        ({"nosuch.x": "1"}, "unknown provider(s) 'nosuch'"),
+        ({"nosuch.x": "1"}, "`provider_params` names a provider that is not registered"),
     ],
 )
 async def test_unusable_provider_params_are_a_422_before_any_call(
