@@ -45,9 +45,8 @@ def _list(_: argparse.Namespace) -> None:
     header = ("NAME", "KIND", "AUTH", "METHOD", "URL")
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
     for row in [header, *rows]:
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[4]
-        )
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[4]]))
 
 
 def _schema(_: argparse.Namespace) -> None:

@@ -21,6 +21,7 @@ from tests.conftest import make_settings
 from tests.security.helpers import LOOPBACK, serve
 from tests.security.test_canary import _all_rows, _call_log_rows, _written_files
 from tests.support.polling import poll
+from tests.support.providers import with_files
 from tests.support.servers import Answer, Raw, ScriptedServer, Seen
 
 ENV_KEY = "envkey-CANARY-1a2b3c4d"
@@ -108,11 +109,10 @@ async def test_no_provider_secret_in_any_response_log_line_row_or_file(
     settings = make_settings(
         database_url,
         demo_providers_enabled=False,
-        providers_dir=providers,
         log_spool_dir=tmp_path / "spool",
         policy_retries=0,
     )
-    app = create_app(settings)
+    app = create_app(settings, registry=with_files(providers, demo=False))
 
     async def stored() -> bool:
         return _call_log_rows(database_url) >= 2 * len(PROVIDERS)

@@ -13,6 +13,7 @@ import pytest
 from app.main import create_app
 from app.simulator import Simulator
 from tests.conftest import api_client, make_settings
+from tests.support.providers import with_files
 from tests.support.servers import Canary
 
 SHIPPED = Path(__file__).parents[3] / "providers"
@@ -38,8 +39,8 @@ async def client(
     # The shipped examples, copied: what `python -m app serve` loads, in this test's own dir.
     directory = tmp_path / "providers"
     shutil.copytree(SHIPPED, directory)
-    settings = make_settings(sqlite_url, demo_upstream_url=simulator.url, providers_dir=directory)
-    async for c in api_client(create_app(settings)):
+    settings = make_settings(sqlite_url, demo_upstream_url=simulator.url)
+    async for c in api_client(create_app(settings, registry=with_files(directory))):
         yield c
 
 
@@ -117,10 +118,8 @@ async def test_unusable_provider_params_are_a_422_before_any_call(
 async def test_provider_params_count_against_the_limits(
     sqlite_url: str, simulator: Simulator, tmp_path: Path
 ) -> None:
-    settings = make_settings(
-        sqlite_url, demo_upstream_url=simulator.url, providers_dir=SHIPPED, max_params=2
-    )
-    async for c in api_client(create_app(settings)):
+    settings = make_settings(sqlite_url, demo_upstream_url=simulator.url, max_params=2)
+    async for c in api_client(create_app(settings, registry=with_files(SHIPPED))):
         response = await c.post(
             "/integrations/fetch",
             json={
@@ -161,10 +160,8 @@ async def test_path_injection_never_reaches_another_path(
     async with Canary() as canary:
         base = f"http://127.0.0.1:{canary.port}"
         (tmp_path / "repo.yaml").write_text(REPO.format(base=base))
-        settings = make_settings(
-            sqlite_url, demo_upstream_url="http://127.0.0.1:9", providers_dir=tmp_path
-        )
-        async for c in api_client(create_app(settings)):
+        settings = make_settings(sqlite_url, demo_upstream_url="http://127.0.0.1:9")
+        async for c in api_client(create_app(settings, registry=with_files(tmp_path))):
             response = await c.get(
                 "/integrations/fetch", params={"providers": "repo_file", "repo_file.owner": value}
             )
@@ -191,7 +188,7 @@ async def test_a_missing_secret_stops_start_up_naming_provider_and_variable(
         "auth: {type: bearer, token: '${NOSUCH_TOKEN}'}\n"
     )
     with pytest.raises(Exception, match="environment variable NOSUCH_TOKEN is not set") as caught:
-        create_app(make_settings(sqlite_url, providers_dir=tmp_path))
+        create_app(make_settings(sqlite_url), registry=with_files(tmp_path, demo=False))
     assert "auth.token" in str(caught.value) and "'needs'" in str(caught.value)
 
 
@@ -203,7 +200,7 @@ async def test_an_optional_provider_with_a_missing_secret_is_left_out_with_a_war
         "auth: {type: bearer, token: '${NOSUCH_TOKEN}'}\n"
     )
     with caplog.at_level(logging.WARNING):
-        app = create_app(make_settings(sqlite_url, providers_dir=tmp_path))
+        app = create_app(make_settings(sqlite_url), registry=with_files(tmp_path, demo=False))
     assert "needs_zq" not in str(app.openapi())
     assert "optional provider needs_zq left out" in caplog.text
     assert "NOSUCH_TOKEN" in caplog.text
