@@ -25,9 +25,10 @@ from app.core.db import create_db_engine, create_session_factory
 from app.core.migrate import upgrade_to_head
 from app.core.runtime import ensure_open_files, tune_gc
 from app.http import create_http_client
+from app.integrations.base import BaseApiProvider
 from app.integrations.manager import ApiIntegrationManager
 from app.integrations.providers._demo import DemoProvider
-from app.integrations.registry import ProviderRegistry
+from app.integrations.registry import ProviderRegistry, with_secrets
 from app.observability.call_observer import CallObserver
 from app.observability.metrics import Metrics
 from app.observability.request_id import RequestIdMiddleware
@@ -53,16 +54,15 @@ def create_app(
 ) -> FastAPI:
     """Build the app; tests pass their own settings, providers or HTTP transport."""
     settings = settings or get_settings()
-    registry = registry or ProviderRegistry.from_package()
+    registry = registry or ProviderRegistry.load(settings.providers_dir)
     # Every check of the settings runs here, before anything starts, and names what to fix.
     validate_policy_settings(settings)
     # A policy for a provider we do not have is a typo that would silently do nothing.
     check_policy_names(settings.provider_policies, registry.names)
-    classes = [
-        cls
-        for cls in registry.classes()
-        if settings.demo_providers_enabled or not issubclass(cls, DemoProvider)
-    ]
+    classes = with_secrets(
+        [cls for cls in registry.classes() if settings.demo_providers_enabled or not _demo(cls)],
+        settings,
+    )
 
     observed = Metrics()
 
@@ -70,9 +70,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             effective = settings
-            if settings.demo_upstream_url is None and any(
-                issubclass(cls, DemoProvider) for cls in classes
-            ):
+            if settings.demo_upstream_url is None and any(_demo(cls) for cls in classes):
                 simulator = Simulator(
                     settings.simulator_host,
                     settings.simulator_port,
@@ -165,6 +163,12 @@ def build_admission(settings: Settings) -> Admission | None:
         adaptive=settings.admission_mode == "adaptive",
         max_wait_s=settings.admission_max_wait_ms / 1000,
     )
+
+
+def _demo(cls: type[BaseApiProvider]) -> bool:
+    """A demo provider (code, or a file whose URL starts with `${DEMO_UPSTREAM_URL}`) calls
+    the simulator: left out when DEMO_PROVIDERS_ENABLED is false."""
+    return issubclass(cls, DemoProvider) or bool(getattr(cls, "demo", False))
 
 
 def __getattr__(name: str) -> Any:

@@ -32,7 +32,9 @@ class FixedAnswers:
     def __init__(self) -> None:
         self._cache: dict[str, Response] = {}
 
-    def handle(self, method: str, target: str, headers: dict[str, str]) -> Response:
+    def handle(
+        self, method: str, target: str, headers: dict[str, str], body: bytes = b""
+    ) -> Response:
         response = self._cache.get(target)
         if response is None:
             response = self._build(target)

@@ -48,3 +48,5 @@ def _amend(schema: dict[str, Any], enum_items: dict[str, Any]) -> None:
         ]
     if "required" in body.get("properties", {}):
         body["properties"]["required"]["items"] = enum_items
+    if "provider_params" in body.get("properties", {}):
+        body["properties"]["provider_params"]["propertyNames"] = enum_items

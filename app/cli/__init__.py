@@ -1,10 +1,12 @@
-"""`python -m app serve | migrate | prune-logs | rebuild-rollups | keys` (docs/configuration.md)."""
+"""`python -m app serve | migrate | prune-logs | rebuild-rollups | keys | providers`
+(docs/configuration.md, docs/providers.md)."""
 
 import argparse
 from datetime import UTC, datetime
 
 from app.cli.database import exit_unreachable, migrate_or_exit
 from app.cli.keys import add_keys_command
+from app.cli.providers import add_providers_command
 from app.cli.serve import add_serve_command
 from app.core.config import get_settings
 from app.core.db import UNAVAILABLE_ERRORS, public_url
@@ -71,6 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     rebuild.add_argument("--until", type=_utc, help="ISO time (exclusive)")
     rebuild.set_defaults(handler=_rebuild_rollups, doing="rebuild the rollups")
     add_keys_command(commands)
+    add_providers_command(commands)
     args = parser.parse_args(argv)
     try:
         args.handler(args)

@@ -80,6 +80,11 @@ class Settings(BaseSettings):
         description="Where demo providers send requests. Unset: start the bundled simulator.",
     )
     demo_providers_enabled: bool = True
+    providers_dir: Path | None = Field(
+        default=Path("providers"),
+        description="Provider files (one *.yaml per provider), validated at start-up; "
+        "relative to the working directory, like the default database; empty: none.",
+    )
     simulator_host: str = "127.0.0.1"
     simulator_port: int = Field(default=0, ge=0, le=65535, description="0 picks a free port.")
     simulator_latency_scale: float = Field(
@@ -186,6 +191,11 @@ class Settings(BaseSettings):
     demo_api_key: SecretStr | None = Field(
         default=None, description="Sent by the demo providers as X-Api-Key when set."
     )
+
+    @field_validator("providers_dir", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("cors_allow_origins", "redact_extra_keys", mode="before")
     @classmethod

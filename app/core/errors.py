@@ -13,10 +13,12 @@ both from a call our own policies refused:
       request was wrong and are logical.
     - `rate_limited` with a `status_code`: the upstream said 429/503 with a `Retry-After`
       pointing past our deadline (`retry_at` says when to come back).
+    - `auth_error`: no credential could be obtained (an OAuth2 token endpoint refused,
+      failed or answered without a token); the message says what it answered.
 * Logical: the call completed but the answer is unusable. Retrying gives the same answer.
-    - `invalid_json`: the body is not JSON, not UTF-8, not a JSON object, not declared JSON,
-      or not decodable by its `Content-Encoding`.
-    - `validation_error`: the body does not match the provider's response model.
+    - `invalid_json`: the body is not JSON, not UTF-8, not declared JSON, or not decodable
+      by its `Content-Encoding`.
+    - `validation_error`: the body does not match the provider's response model (or schema).
     - `response_too_large`: the body passed the provider's size cap (declared or streamed).
     - `provider_error`: the provider's own code raised (a bug in `_fetch`).
 * Refused by our policies: no network call was made (or no further one), nothing to count.
@@ -29,7 +31,9 @@ Exception tree raised inside `_fetch` helpers and mapped by `BaseApiProvider.exe
     ProviderCallError
     ├── UpstreamStatusError   (http_status; carries status_code and Retry-After)
     ├── InvalidPayloadError   (invalid_json)
-    └── ResponseTooLargeError (response_too_large; carries the cap)
+    ├── ResponseTooLargeError (response_too_large; carries the cap)
+    ├── SchemaMismatchError   (validation_error: a file provider's `response.schema`)
+    └── AuthError             (auth_error)
 """
 
 from enum import StrEnum
@@ -48,9 +52,10 @@ class ErrorKind(StrEnum):
     CIRCUIT_OPEN = "circuit_open"
     RATE_LIMITED = "rate_limited"
     BULKHEAD_FULL = "bulkhead_full"
+    AUTH_ERROR = "auth_error"
 
 
-_TECHNICAL = frozenset({ErrorKind.TIMEOUT, ErrorKind.CONNECTION_ERROR})
+_TECHNICAL = frozenset({ErrorKind.TIMEOUT, ErrorKind.CONNECTION_ERROR, ErrorKind.AUTH_ERROR})
 REFUSED_BY_POLICY = frozenset(
     {ErrorKind.CIRCUIT_OPEN, ErrorKind.RATE_LIMITED, ErrorKind.BULKHEAD_FULL}
 )
@@ -100,6 +105,18 @@ class ResponseTooLargeError(ProviderCallError):
         self.limit = limit
         said = f" (Content-Length {declared})" if declared is not None else ""
         super().__init__(f"response body larger than the cap of {limit} bytes{said}; not read")
+
+
+class SchemaMismatchError(ProviderCallError):
+    """The answer does not match a JSON Schema; the message names paths, never values."""
+
+    kind = ErrorKind.VALIDATION_ERROR
+
+
+class AuthError(ProviderCallError):
+    """No credential could be obtained; the message says what the token endpoint answered."""
+
+    kind = ErrorKind.AUTH_ERROR
 
 
 def summarize_validation_error(exc: ValidationError, limit: int = 3) -> str:

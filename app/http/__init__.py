@@ -2,7 +2,8 @@
 
 The provider framework (`app.integrations`) sees this module's names and nothing else:
 
-* `HttpClient`: an `httpx.AsyncClient` with `fetch_json`, a JSON GET read under a size cap.
+* `HttpClient`: an `httpx.AsyncClient` with `fetch_json`, a JSON request (any method, an
+  optional body) whose answer is read under a size cap.
   Providers call it (or httpx's own API); it chooses its path itself, so a test's
   `httpx.MockTransport` or a future transport plugs in with `create_http_client(settings,
   transport)` and no caller checks which client it holds.
@@ -19,6 +20,7 @@ Inside, one module per job:
     body.py               capped body reads, JSON content types, same-origin redirects,
                           and fetch_json's httpx path
     tracking.py           CallState, current_call and the hooks that fill them in
+    urls.py               URL cache keys, header merges, URL userinfo as Basic auth
 
 Failures are httpx's exceptions (`httpx.TimeoutException`, `httpx.TransportError`, ...) and
 the typed errors of `app.core.errors` (`UpstreamStatusError`, `InvalidPayloadError`,

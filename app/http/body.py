@@ -74,16 +74,20 @@ def same_origin_target(request: httpx.Request, response: httpx.Response) -> http
 
 async def fetch_json_via_httpx(
     client: httpx.AsyncClient,
+    method: str,
     url: str,
     params: Mapping[str, Any] | None,
     headers: Mapping[str, str] | None,
+    content: bytes | None,
     timeouts: httpx.Timeout | None,
     limit: int,
     same_origin_redirects: bool,
 ) -> Any:
     """`HttpClient.fetch_json` through httpx's request and response objects: same checks."""
     sent_timeout = timeouts or httpx.USE_CLIENT_DEFAULT
-    request = client.build_request("GET", url, params=params, headers=headers, timeout=sent_timeout)
+    request = client.build_request(
+        method, url, params=params, headers=headers, content=content, timeout=sent_timeout
+    )
     hops = 0
     while True:
         response = await client.send(request, stream=True)

@@ -1,8 +1,9 @@
 """`HttpClient`: the one client of the app, and the only thing providers call.
 
 It is an `httpx.AsyncClient` (providers and tests keep httpx's API, `MockTransport` and respx)
-with one method of its own, `fetch_json`: a request whose JSON answer is read under a size
-cap. That method chooses its own path, so no caller ever asks which client it holds:
+with one method of its own, `fetch_json`: a request (any method, an optional body) whose
+JSON answer is read under a size cap. That method chooses its own path, so no caller ever
+asks which client it holds:
 
 * the direct path, on a client built with our `ConnectionPool` (`create_http_client`): the
   URL httpx would build (cached), no `httpx.Request`/`httpx.Response`, our own HTTP/1.1
@@ -31,6 +32,9 @@ from app.http import body
 from app.http.aiohttp_transport import AiohttpTransport
 from app.http.pool import ConnectionPool, Fetched
 from app.http.tracking import CALL_TRACKING_HOOKS, current_call
+from app.http.urls import cache_key as _cache_key
+from app.http.urls import merged_headers as _merged_headers
+from app.http.urls import split_userinfo as _split_userinfo
 
 
 class NoCookies(httpx.Cookies):
@@ -49,7 +53,6 @@ class NoCookies(httpx.Cookies):
 _URL_CACHE_SIZE = 4096
 _REQUEST_ID = "X-Request-ID"
 _HEADER_SETS = 256  # distinct (client headers, provider headers) pairs: a handful in practice
-_SCALARS = (str, int, float, bool)
 
 
 class HttpClient(httpx.AsyncClient):
@@ -74,6 +77,7 @@ class HttpClient(httpx.AsyncClient):
         self._url_cache: dict[tuple[str, tuple[tuple[str, Any], ...]], httpx.URL] = {}
         self._direct_urls: dict[tuple[str, tuple[tuple[str, Any], ...]], URL] = {}
         self._merged_headers: dict[tuple[Any, ...], list[tuple[str, str]]] = {}
+        self._userinfo: dict[str, tuple[str, str | None]] = {}
         # The direct path does what the call-tracking hooks do, and nothing other hooks or
         # mounts would: with those, every call goes through httpx.
         self._pool = (
@@ -97,28 +101,42 @@ class HttpClient(httpx.AsyncClient):
         self,
         url: str,
         *,
+        method: str = "GET",
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+        content: bytes | None = None,
         timeouts: httpx.Timeout | None = None,
         limit: int,
         same_origin_redirects: bool = False,
     ) -> Any:
-        """GET `url` and return its JSON value, the body read up to `limit` bytes.
+        """Send `method` `url` (with `content` as the body) and return the answer's JSON value,
+        its body read up to `limit` bytes. The caller sets the body's Content-Type.
 
         A non-2xx answer raises `UpstreamStatusError`, a declared non-JSON type
         `InvalidPayloadError`, a body over the cap `ResponseTooLargeError`, and a body that is
         not JSON `orjson.JSONDecodeError`; the network's failures are httpx's exceptions.
-        `timeouts` replace the client's; redirects are followed only to the same origin,
-        and only when asked.
+        `timeouts` replace the client's; redirects are followed only to the same origin, only
+        for GET, and only when asked. Userinfo in `url` (`https://user:pw@host/`) is sent as a
+        Basic `Authorization` header (unless `headers` hold one), never as part of the URL.
 
         The direct path runs in this coroutine rather than one more below it: every call of
         every provider runs it.
         """
+        if "@" in url:
+            url, headers = self._userinfo_as_basic(url, headers)
         if not self.has_direct_path or same_origin_redirects:
             return await body.fetch_json_via_httpx(
-                self, url, params, headers, timeouts, limit, same_origin_redirects
+                self,
+                method,
+                url,
+                params,
+                headers,
+                content,
+                timeouts,
+                limit,
+                same_origin_redirects and method == "GET",
             )
-        fetched = await self._fetch_capped(url, params, headers, timeouts, limit)
+        fetched = await self._fetch_capped(url, params, headers, timeouts, limit, method, content)
         status, response_headers = fetched.status, fetched.headers
         if not 200 <= status < 300:
             raise UpstreamStatusError(status, fetched.reason, response_headers.get(RETRY_AFTER))
@@ -137,6 +155,27 @@ class HttpClient(httpx.AsyncClient):
             return orjson.loads(await body.read_capped(encoded, limit, None))
         return orjson.loads(fetched.body)
 
+    def _userinfo_as_basic(
+        self, url: str, headers: Mapping[str, str] | None
+    ) -> tuple[str, Mapping[str, str] | None]:
+        """`url` without its userinfo, and `headers` with it as Basic auth (cached per URL).
+
+        httpx would send it as Basic auth but then refuses any `Authorization` header of our
+        own, and the direct path would drop it: both paths take it out here.
+        """
+        split = self._userinfo.get(url)
+        if split is None:
+            split = _split_userinfo(url)
+            if len(self._userinfo) >= _URL_CACHE_SIZE:
+                self._userinfo.clear()
+            self._userinfo[url] = split
+        clean, authorization = split
+        if authorization is None:
+            return url, headers
+        if headers and any(name.lower() == "authorization" for name in headers):
+            return clean, headers
+        return clean, {**(headers or {}), "Authorization": authorization}
+
     async def _fetch_capped(
         self,
         url: str,
@@ -144,8 +183,10 @@ class HttpClient(httpx.AsyncClient):
         headers: Mapping[str, str] | None,
         timeouts: httpx.Timeout | None,
         limit: int,
+        method: str = "GET",
+        content: bytes | None = None,
     ) -> Fetched:
-        """GET on our pool with the body read up to `limit` bytes, skipping httpx's objects.
+        """A request on our pool, the body read up to `limit` bytes, skipping httpx's objects.
 
         What httpx would send: the URL it builds (cached), the client's headers merged the
         way it merges them, the client's or the given timeouts, the call-tracking hooks'
@@ -169,7 +210,9 @@ class HttpClient(httpx.AsyncClient):
             request_id = state.request_id
         sent = self._headers_for(headers, request_id)
         spec = timeouts or self.timeout
-        fetched = await pool.get(target, sent, (spec.connect, spec.read, spec.pool), limit)
+        fetched = await pool.request(
+            method, target, sent, content, (spec.connect, spec.read, spec.pool), limit
+        )
         if state is not None:
             state.status_code = fetched.status
         return fetched
@@ -220,41 +263,6 @@ class HttpClient(httpx.AsyncClient):
     @cookies.setter
     def cookies(self, cookies: object) -> None:
         raise AttributeError("the shared client keeps no cookies; pass them per request")
-
-
-def _cache_key(url: object, params: object) -> tuple[str, tuple[tuple[str, Any], ...]] | None:
-    if type(url) is not str:
-        return None
-    if params is None:
-        return (url, ())
-    if type(params) is not dict:
-        return None
-    items = tuple(params.items())
-    for name, value in items:
-        if type(name) is not str or not isinstance(value, _SCALARS):
-            return None
-    # (key, 1) and (key, True) or (key, 1.0) hash alike but encode differently.
-    return (url, tuple((name, (type(value), value)) for name, value in items))
-
-
-def _merged_headers(
-    defaults: httpx.Headers, extra: Mapping[str, str] | None
-) -> list[tuple[str, str]]:
-    """The client's headers, each overridden by a same-named (any case) request header.
-
-    Among the request's own, the last of one name (any case) wins, as in `httpx.Headers`.
-    """
-    encoding = defaults.encoding
-    if not extra:
-        return [(name.decode(encoding), value.decode(encoding)) for name, value in defaults.raw]
-    last = {name.lower(): (name, value) for name, value in extra.items()}
-    merged = [
-        (name.decode(encoding), value.decode(encoding))
-        for name, value in defaults.raw
-        if name.decode(encoding).lower() not in last
-    ]
-    merged.extend(last.values())
-    return merged
 
 
 def create_http_client(

@@ -1,4 +1,4 @@
-"""`ConnectionPool`: the direct path's keep-alive HTTP/1.1 GET client, on asyncio protocols.
+"""`ConnectionPool`: the direct path's keep-alive HTTP/1.1 client, on asyncio protocols.
 
 aiohttp's request machinery (ClientRequest, ClientResponse, StreamReader, traces, a timer per
 read) costs about three times what a plain protocol and the llhttp parser need for one small
@@ -6,7 +6,8 @@ GET (`bench/transport_cpu.py`: 0.33x of raw aiohttp), and every provider call on
 client makes one. So `HttpClient.fetch_json`'s direct path runs here; httpx's own requests
 keep `AiohttpTransport`. This does only what that path needs:
 
-* GET over HTTP/1.1, http and https; keep-alive up to `keepalive_expiry`; at most
+* any method over HTTP/1.1, with an optional body (sent with its `Content-Length`), http and
+  https; keep-alive up to `keepalive_expiry`; at most
   `max_connections` open at once, a caller past that waiting up to the pool timeout (an idle
   connection to another origin is closed to make room);
 * answers parsed by httptools (llhttp, in C, as uvicorn parses requests): 1xx skipped,
@@ -19,8 +20,9 @@ keep `AiohttpTransport`. This does only what that path needs:
   for drops the connection;
 * httpx's timeouts (connect; read: no byte for that long; pool) and httpx's exceptions, so
   callers map failures as for any transport;
-* a kept-alive connection found closed before any byte of the answer: the request is sent
-  once more on a new connection (GET is idempotent).
+* a kept-alive connection found closed before any byte of the answer: an idempotent request
+  (GET, HEAD, PUT, DELETE, OPTIONS) is sent once more on a new connection; a POST or PATCH
+  fails, since the upstream may have acted on it.
 """
 
 import asyncio
@@ -37,6 +39,8 @@ from yarl import URL
 from app.http.connection import Connection, Origin, request_head
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_RESENDABLE = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+_NO_BODY_METHODS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
 Timeouts = tuple[float | None, float | None, float | None]  # connect, read, pool
 
 
@@ -71,7 +75,7 @@ class ConnectionPool:
         self._idle: dict[Origin, deque[Connection]] = {}
         self._open = 0
         self._room: deque[asyncio.Future[None]] = deque()
-        self._heads: dict[URL, tuple[Origin, bytes, bytes]] = {}
+        self._heads: dict[tuple[str, URL], tuple[Origin, bytes, bytes]] = {}
         self._next_sweep = 0.0
 
     loop: asyncio.AbstractEventLoop  # the running loop, set by `get` before anything uses it
@@ -80,14 +84,34 @@ class ConnectionPool:
         self, url: URL, headers: Sequence[tuple[str, str]], timeouts: Timeouts, limit: int
     ) -> Fetched:
         """GET `url` (already encoded) with `headers`, the body read up to `limit` bytes."""
+        return await self.request("GET", url, headers, None, timeouts, limit)
+
+    async def request(
+        self,
+        method: str,
+        url: URL,
+        headers: Sequence[tuple[str, str]],
+        body: bytes | None,
+        timeouts: Timeouts,
+        limit: int,
+    ) -> Fetched:
+        """`method` `url` (already encoded) with `headers` and `body`, the answer's body read
+        up to `limit` bytes."""
         self.loop = asyncio.get_running_loop()
-        origin, request_line, host_line = self._start_line(url)
+        origin, request_line, host_line = self._start_line(method, url)
         head = request_head(request_line, host_line, headers)
+        if body is not None or method not in _NO_BODY_METHODS:
+            content = body or b""
+            head = head[:-2] + b"Content-Length: %d\r\n\r\n" % len(content) + content
         connect_s, read_s, pool_s = timeouts
         conn = await self._acquire(origin, connect_s, pool_s, fresh=False)
         try:
             return await self._exchange(conn, head, read_s, limit)
-        except _StaleConnection:
+        except _StaleConnection as exc:
+            if method not in _RESENDABLE:
+                raise httpx.RemoteProtocolError(
+                    "kept-alive connection closed before answering; not resent (not idempotent)"
+                ) from exc
             conn = await self._acquire(origin, connect_s, pool_s, fresh=True)
             return await self._exchange(conn, head, read_s, limit)
 
@@ -242,20 +266,20 @@ class ConnectionPool:
             raise httpx.ConnectError(f"{type(exc).__name__}: {exc}") from exc
         return conn
 
-    def _start_line(self, url: URL) -> tuple[Origin, bytes, bytes]:
-        """The origin, `GET <target> HTTP/1.1` and the `Host` line, cached per URL."""
-        cached = self._heads.get(url)
+    def _start_line(self, method: str, url: URL) -> tuple[Origin, bytes, bytes]:
+        """The origin, `<METHOD> <target> HTTP/1.1` and the `Host` line, cached per URL."""
+        cached = self._heads.get((method, url))
         if cached is None:
             scheme, host = url.scheme, url.raw_host or ""
             port = url.port or _DEFAULT_PORTS.get(scheme, 0)
             shown = f"[{host}]" if ":" in host else host
             if port != _DEFAULT_PORTS.get(scheme):
                 shown = f"{shown}:{port}"
-            request_line = f"GET {url.raw_path_qs} HTTP/1.1\r\n".encode("ascii")
+            request_line = f"{method} {url.raw_path_qs} HTTP/1.1\r\n".encode("ascii")
             cached = ((scheme, host, port), request_line, f"Host: {shown}\r\n".encode("ascii"))
             if len(self._heads) >= 4096:
                 self._heads.clear()
-            self._heads[url] = cached
+            self._heads[(method, url)] = cached
         return cached
 
 

@@ -17,6 +17,8 @@ class CallState:
     attempts: int = 0
     status_code: int | None = None
     request_id: str | None = None
+    # One key for every attempt of one call, so an upstream can tell a retry from a new call.
+    idempotency_key: str | None = None
 
 
 current_call: ContextVar[CallState | None] = ContextVar("current_call", default=None)

@@ -2,7 +2,9 @@
 
 A provider knows its endpoint, its parameters and its response shape, and implements only
 `_fetch`. Timing, error capture, validation and the resilience policies (`app.resilience`)
-live once, in `execute`.
+live once, in `execute`. Credentials are declared by name (`secrets = {"token": "GITHUB_TOKEN"}`)
+and read with `self.secret("token")`; an `auth` object (`app.integrations.auth`) adds them to
+every `request_json`.
 """
 
 import json
@@ -19,13 +21,15 @@ from pydantic import BaseModel, ValidationError
 from app.core.config import Settings
 from app.core.errors import (
     ErrorKind,
-    InvalidPayloadError,
     ProviderCallError,
     UpstreamStatusError,
     summarize_validation_error,
 )
 from app.http import CallState, HttpClient, current_call
+from app.integrations import secrets
+from app.integrations.auth import Auth
 from app.integrations.schemas import ExternalResponse, ProviderInfo
+from app.integrations.sending import JsonRequests, as_object
 from app.resilience.deadline import Deadline
 from app.resilience.policy import ProviderPolicy, build_policy, policy_defaults
 from app.resilience.runner import Outcome, PolicyRunner
@@ -34,7 +38,7 @@ from app.security.redaction import redact_data, redact_text, redact_url
 Params = Mapping[str, Any]
 
 
-class BaseApiProvider(ABC):
+class BaseApiProvider(JsonRequests, ABC):
     """One external API. Subclass it in a module of `app.integrations.providers`."""
 
     name: ClassVar[str]
@@ -45,9 +49,17 @@ class BaseApiProvider(ABC):
     # Overrides of this provider's `ProviderPolicy` defaults, e.g. {"retries": 0}; the
     # environment (PROVIDER_POLICIES) still wins over them.
     policy_overrides: ClassVar[dict[str, Any]] = {}
+    # Credentials by key: an environment variable's name or `file:/path` (`app.integrations.
+    # secrets`). Resolved when the provider is built; a missing one stops start-up, unless the
+    # provider is `optional`: then `create_app` leaves it out with a WARNING.
+    secrets: ClassVar[dict[str, str]] = {}
+    optional: ClassVar[bool] = False
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._secrets = secrets.resolve_all(self.name, self.secrets)
+        # Set by a provider that authenticates with a scheme of `app.integrations.auth`.
+        self.auth: Auth | None = None
         self.policy = build_policy(
             self.name,
             policy_defaults(settings),
@@ -60,6 +72,25 @@ class BaseApiProvider(ABC):
         self._max_bytes = self.policy.max_response_bytes
         self._redirects = self.policy.follow_redirects == "same_origin"
         self._param_names: tuple[str, ...] | None = None
+
+    @classmethod
+    def preflight(cls, settings: Settings) -> None:
+        """Resolve every secret this provider needs, or raise `MissingSecretError` naming it.
+
+        Run by `create_app` before anything starts (an `optional` provider is left out).
+        """
+        secrets.resolve_all(cls.name, cls.secrets)
+
+    def secret(self, key: str) -> str:
+        """The resolved value of the secret declared as `key` in `secrets`."""
+        return self._secrets[key]
+
+    def check_params(self, params: Params) -> list[tuple[str, str]]:
+        """Parameter mistakes found before any call, as (parameter, what to fix); none here.
+
+        The fan-out refuses a request with any of them as a 422 before calling anything.
+        """
+        return []
 
     @property
     @abstractmethod
@@ -118,8 +149,13 @@ class BaseApiProvider(ABC):
         )
         # orjson makes a plain dict of every JSON object: no isinstance needed.
         if type(payload) is not dict:
-            raise _not_an_object(payload)
+            return as_object(payload)
         return payload
+
+    def _check_response(self, data: dict[str, Any]) -> None:
+        """Raise when `data` does not match the declared shape (the response model here)."""
+        if self.response_model is not None:
+            self.response_model.model_validate(data)
 
     async def execute(
         self,
@@ -177,8 +213,7 @@ class BaseApiProvider(ABC):
         retry_after: str | None = None
         try:
             data = await self._fetch(client, params)
-            if self.response_model is not None:
-                self.response_model.model_validate(data)
+            self._check_response(data)
         except ValidationError as exc:
             kind, message = ErrorKind.VALIDATION_ERROR, summarize_validation_error(exc)
         except httpx.TimeoutException as exc:
@@ -217,13 +252,7 @@ def _policy_timeout(policy: ProviderPolicy, settings: Settings) -> httpx.Timeout
 
 
 def _json_object(payload: object) -> dict[str, Any]:
-    if not isinstance(payload, dict):
-        raise _not_an_object(payload)
-    return payload
-
-
-def _not_an_object(payload: object) -> InvalidPayloadError:
-    return InvalidPayloadError(f"expected a JSON object, got {type(payload).__name__}")
+    return payload if isinstance(payload, dict) else as_object(payload)
 
 
 def _describe(exc: BaseException) -> str:

@@ -69,6 +69,24 @@ class ApiIntegrationManager:
             raise UnknownProviderError(unknown, self.names)
         return names
 
+    def param_problems(
+        self,
+        names: Sequence[str] | None,
+        params: Mapping[str, Any],
+        provider_params: Mapping[str, Mapping[str, Any]],
+    ) -> list[tuple[str, str, str]]:
+        """(provider, parameter, what to fix) for every value a selected provider refuses
+        before any call: a missing required parameter, a path value that would change the
+        target, a value of the wrong type."""
+        selected = [self._providers[n] for n in names] if names else self.providers
+        return [
+            (provider.name, param, message)
+            for provider in selected
+            for param, message in provider.check_params(
+                params_for(params, provider_params, provider.name)
+            )
+        ]
+
     def deadline_ms(self, requested_ms: int | None) -> int:
         """A request may lower the server's deadline, never raise it."""
         if requested_ms is None:
@@ -85,11 +103,14 @@ class ApiIntegrationManager:
         request_id: str | None = None,
         required: Sequence[str] = (),
         min_success: int | None = None,
+        provider_params: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> FetchResponse:
         """Run the named providers (all when None) concurrently; results keep their order.
 
-        `required` and `min_success` only judge the outcome (`quorum.judge`).
+        Each provider gets `params` with its own `provider_params` entry on top. `required`
+        and `min_success` only judge the outcome (`quorum.judge`).
         """
+        own = provider_params or {}
         request_id = request_id or new_request_id()
         selected = [self._providers[n] for n in names] if names else self.providers
         deadline_ms = self.deadline_ms(timeout_ms)
@@ -101,7 +122,14 @@ class ApiIntegrationManager:
             deadline_ms, blames_upstream=deadline_ms >= self.default_timeout_ms
         )
         tasks = [
-            asyncio.create_task(p.execute(client, params, request_id=request_id, deadline=deadline))
+            asyncio.create_task(
+                p.execute(
+                    client,
+                    params_for(params, own, p.name),
+                    request_id=request_id,
+                    deadline=deadline,
+                )
+            )
             for p in selected
         ]
         try:
@@ -136,6 +164,14 @@ class ApiIntegrationManager:
             ),
             status_code=verdict.status_code,
         )
+
+
+def params_for(
+    params: Mapping[str, Any], provider_params: Mapping[str, Mapping[str, Any]], name: str
+) -> Mapping[str, Any]:
+    """The shared params with `name`'s own on top (the same mapping when it has none)."""
+    own = provider_params.get(name)
+    return {**params, **own} if own else params
 
 
 def _result_of(

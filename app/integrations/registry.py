@@ -2,18 +2,25 @@
 
 Adding a provider is adding a module: whatever concrete `BaseApiProvider` subclass a module
 of the package defines is registered. Abstract classes (and names starting with `_`) are
-skipped, and so are modules whose name starts with `_`: they hold shared helpers.
+skipped, and so are modules whose name starts with `_`: they hold shared helpers. Providers
+declared in files (`PROVIDERS_DIR`, `app.integrations.files`) join them in one namespace.
 """
 
 import difflib
 import importlib
 import inspect
+import logging
 import pkgutil
 import re
 from collections.abc import Iterable
+from pathlib import Path
 
+from app.core.config import Settings
 from app.integrations.base import BaseApiProvider
+from app.integrations.files import load_directory
+from app.integrations.secrets import MissingSecretError
 
+logger = logging.getLogger(__name__)
 PROVIDERS_PACKAGE = "app.integrations.providers"
 _VALID_NAME = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
 # The one class attribute the policy is built from (`BaseApiProvider.__init__`).
@@ -90,8 +97,8 @@ class ProviderRegistry:
             if name in by_name and by_name[name] is not cls:
                 first = by_name[name]
                 raise ProviderRegistryError(
-                    f"duplicate provider name {name!r}: {first.__module__}.{first.__qualname__} "
-                    f"and {cls.__module__}.{cls.__qualname__}; rename one of them"
+                    f"duplicate provider name {name!r}: {_where(first)} and {_where(cls)}; "
+                    "rename one of them"
                 )
             by_name[name] = cls
         self._classes = dict(sorted(by_name.items()))
@@ -100,9 +107,39 @@ class ProviderRegistry:
     def from_package(cls, package: str = PROVIDERS_PACKAGE) -> "ProviderRegistry":
         return cls(discover(package))
 
+    @classmethod
+    def load(
+        cls, providers_dir: Path | None, package: str = PROVIDERS_PACKAGE
+    ) -> "ProviderRegistry":
+        """The code providers of `package` and the file providers of `providers_dir`."""
+        return cls([*discover(package), *load_directory(providers_dir)])
+
     @property
     def names(self) -> list[str]:
         return list(self._classes)
 
     def classes(self) -> list[type[BaseApiProvider]]:
         return list(self._classes.values())
+
+
+def with_secrets(
+    classes: Iterable[type[BaseApiProvider]], settings: Settings
+) -> list[type[BaseApiProvider]]:
+    """The classes whose secrets all resolve; a missing secret stops start-up, except for an
+    `optional` provider, which is left out with a WARNING naming what is missing."""
+    usable = []
+    for cls in classes:
+        try:
+            cls.preflight(settings)
+        except MissingSecretError as exc:
+            if not cls.optional:
+                raise
+            logger.warning("optional provider %s left out: %s", cls.name, exc)
+            continue
+        usable.append(cls)
+    return usable
+
+
+def _where(cls: type[BaseApiProvider]) -> str:
+    source = getattr(cls, "source", None)
+    return f"file {source}" if source is not None else f"{cls.__module__}.{cls.__qualname__}"

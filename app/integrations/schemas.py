@@ -35,7 +35,9 @@ class ExternalResponse(BaseModel):
     success: bool
     data: dict[str, Any] | None = Field(
         default=None,
-        description="The upstream's JSON object. Also kept on validation errors, to show drift.",
+        description="The upstream's JSON answer, always an object: a top-level array is "
+        '`{"items": [...]}`, any other non-object value `{"value": ...}`. Also kept on '
+        "validation errors, to show drift.",
     )
     error_message: str | None = Field(default=None, description="Credential-free summary.")
     response_time_ms: float
@@ -104,6 +106,11 @@ class FetchRequest(BaseModel):
         json_schema_extra={
             "examples": [
                 {"providers": ["weather", "exchange_rates"], "params": {"city": "Busan"}},
+                {
+                    "providers": ["weather", "repo_stats"],
+                    "params": {"city": "Busan"},
+                    "provider_params": {"repo_stats": {"repo": "octocat/hello-world"}},
+                },
             ]
         },
     )
@@ -113,6 +120,14 @@ class FetchRequest(BaseModel):
     )
     params: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="Passed to every provider; each reads what it needs."
+    )
+    provider_params: dict[str, dict[str, str | int | float | bool]] = Field(
+        default_factory=dict,
+        description="Params for one provider only, by provider name; they win over `params` "
+        "for that provider. In the GET query string: `<provider>.<param>=value` (counted with "
+        "the other query params). Each provider's are held to MAX_PARAMS and MAX_PARAM_LENGTH "
+        "like `params`; at most MAX_PROVIDERS_PER_REQUEST providers.",
+        examples=[{"repo_stats": {"repo": "octocat/hello-world"}}],
     )
     timeout_ms: TimeoutMs | None = Field(
         default=None,

@@ -57,11 +57,20 @@ def _amend(schema: dict[str, Any], settings: Settings) -> None:
         _limit_array(properties["providers"], settings.max_providers_per_request)
     params = properties.get("params")
     if params is not None:
-        params["maxProperties"] = settings.max_params
-        params["propertyNames"] = {"maxLength": settings.max_param_length}
-        for option in params.get("additionalProperties", {}).get("anyOf", []):
-            if option.get("type") == "string":
-                option["maxLength"] = settings.max_param_length
+        _limit_params(params, settings)
+    own = properties.get("provider_params")
+    if own is not None:
+        # Each provider's own params are held to the limits of the shared ones.
+        own["maxProperties"] = settings.max_providers_per_request
+        _limit_params(own.get("additionalProperties", {}), settings)
+
+
+def _limit_params(params: dict[str, Any], settings: Settings) -> None:
+    params["maxProperties"] = settings.max_params
+    params["propertyNames"] = {"maxLength": settings.max_param_length}
+    for option in params.get("additionalProperties", {}).get("anyOf", []):
+        if option.get("type") == "string":
+            option["maxLength"] = settings.max_param_length
 
 
 def _limit_array(schema: dict[str, Any], max_items: int) -> None:

@@ -9,16 +9,20 @@ URL) and `redact_data` (an upstream's JSON object, before it is returned or stor
   contains a listed word, case and `-`/`_` ignored, so `X-Auth-Token` and `github_token` match.
 * URLs lose their userinfo and every query value: a query string rarely says which of its keys
   is a secret, so none is trusted.
-* Known secret values (every `SecretStr` setting, the database password) are replaced wherever
-  they appear, raw or percent-encoded, whatever surrounds them: an upstream that echoes our
-  credential back under an innocent key, or an exception that prints a header, still leaks
-  nothing.
+* Known secret values (every `SecretStr` setting, the database password, every provider
+  secret and OAuth2 token: `register_secrets`) are replaced wherever they appear, raw or
+  percent-encoded, whatever surrounds them: an upstream that echoes our credential back under
+  an innocent key, or an exception that prints a header, still leaks nothing.
+* Credentials by shape, in any text: `Bearer <token>` (16+ token characters, or 8+ with a
+  digit or punctuation, so "Bearer authentication" stays) and `Basic <base64 of user:pw>`.
 
 The process has one active `Redactor`; `configure` swaps it at start-up (lists replaced,
 secrets only ever added). The regular expressions have bounded repetition so a long string
 costs linear time; `bench/redaction.py` measures the hot path.
 """
 
+import base64
+import binascii
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -51,6 +55,12 @@ MIN_SECRET_LENGTH = 6
 _URL = re.compile(
     r"""(?<![a-zA-Z0-9+.-])(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]{0,30}://)(?P<rest>[^\s'"<>]+)"""
 )
+# `Bearer x` / `Basic x` in any case a human or a server writes them.
+_SHAPE_HINT = re.compile(r"(?:[Bb]earer|BEARER|[Bb]asic|BASIC)\s")
+_SHAPE = re.compile(
+    r"(?<![\w-])(?P<scheme>[Bb]earer|BEARER|[Bb]asic|BASIC)(?P<space>\s+)"
+    r"(?P<cred>[A-Za-z0-9\-._~+/]{1,4096}=*)"
+)
 _QUERY_VALUE = re.compile(r"([?&;][^=&;#\s]*=)(?!\[REDACTED\])[^&;#\s]*")
 _KEY_CACHE_SIZE = 4096
 
@@ -80,6 +90,30 @@ def _redact_url_rest(rest: str) -> str:
     return authority + sep + _QUERY_VALUE.sub(lambda m: m.group(1) + REDACTED, tail)
 
 
+def _redact_shape(match: re.Match[str]) -> str:
+    cred = match.group("cred")
+    if match.group("scheme").lower() == "bearer":
+        secret = len(cred) >= 16 or (
+            len(cred) >= 8 and any(c.isdigit() or c in "-._~+/=" for c in cred)
+        )
+    else:
+        secret = _is_basic_credential(cred)
+    if not secret:
+        return match.group(0)
+    return match.group("scheme") + match.group("space") + REDACTED
+
+
+def _is_basic_credential(cred: str) -> bool:
+    """Base64 of `user:password`: what a Basic header holds, and not an ordinary word."""
+    if len(cred) < 4:
+        return False
+    try:
+        decoded = base64.b64decode(cred + "=" * (-len(cred) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return b":" in decoded
+
+
 def _redact_url_match(match: re.Match[str]) -> str:
     return match.group("scheme") + _redact_url_rest(match.group("rest"))
 
@@ -104,7 +138,7 @@ class Redactor:
             needles.update(word.replace("_", sep) for sep in ("_", "-", ""))
         alternatives = "|".join(re.escape(n) for n in sorted(needles, key=len, reverse=True))
         self._screen_text = re.compile(alternatives)
-        self._screen_dump = re.compile(f"://|{alternatives}".encode())
+        self._screen_dump = re.compile(f"://|bearer\\s|basic\\s|{alternatives}".encode())
         # JSON escapes these, so a secret holding one may not show verbatim in the dump.
         self._screenable = not any(c in s for s in self.secrets for c in '"\\\x7f') and all(
             c >= " " for s in self.secrets for c in s
@@ -124,6 +158,8 @@ class Redactor:
         for secret in self._secret_variants:
             if secret in text:
                 text = text.replace(secret, REDACTED)
+        if _SHAPE_HINT.search(text) is not None:
+            text = _SHAPE.sub(_redact_shape, text)
         # Cheapest exits first: a pair needs `:` or `=`, and so does a URL (`://`).
         if ":" not in text and "=" not in text:
             return text
@@ -208,6 +244,18 @@ def configure(extra_deny_keys: Iterable[str] = (), secrets: Iterable[str] = ()) 
     kept = (s for s in secrets if len(s) >= MIN_SECRET_LENGTH)
     _active = Redactor((*DEFAULT_DENY_KEYS, *extra_deny_keys), _active.secrets.union(kept))
     return _active
+
+
+def register_secrets(secrets: Iterable[str]) -> None:
+    """Add secret values to the active redactor (a provider's credential, an OAuth2 token).
+
+    Values shorter than `MIN_SECRET_LENGTH` are not registered (they would blank out ordinary
+    words); provider secrets that short are refused at start-up instead.
+    """
+    global _active
+    new = {s for s in secrets if len(s) >= MIN_SECRET_LENGTH} - _active.secrets
+    if new:
+        _active = Redactor(_active.deny_keys, _active.secrets | new)
 
 
 def active() -> Redactor:

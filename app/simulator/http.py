@@ -1,7 +1,7 @@
 """A small HTTP/1.1 server on a raw `asyncio.Protocol`, fast enough to benchmark against.
 
-It speaks just what the simulator needs: requests without bodies (Content-Length bodies are
-read and dropped), keep-alive, and `Content-Length` responses. A handler may answer
+It speaks just what the simulator needs: requests with `Content-Length` bodies (handed to the
+handler), keep-alive, and `Content-Length` responses. A handler may answer
 synchronously (no task per request) or return an awaitable when it has to wait.
 """
 
@@ -23,7 +23,8 @@ class Response:
     body: bytes = b""
 
 
-Handler = Callable[[str, str, dict[str, str]], Response | Awaitable[Response]]
+# (method, target, headers, body)
+Handler = Callable[[str, str, dict[str, str], bytes], Response | Awaitable[Response]]
 
 _TOKEN = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _VERSIONS = {b"HTTP/1.1": True, b"HTTP/1.0": False}  # version -> keep-alive by default
@@ -176,9 +177,10 @@ class _HttpProtocol(asyncio.Protocol):
             total = end + 4 + request.body_length
             if len(self._buffer) < total:
                 return  # the body is still arriving
+            body = bytes(self._buffer[end + 4 : total])
             del self._buffer[:total]
             try:
-                result = self._server.handler(request.method, request.target, request.headers)
+                result = self._server.handler(request.method, request.target, request.headers, body)
             except Exception:
                 self._fail(500, "handler error")
                 return

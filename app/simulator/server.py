@@ -2,7 +2,9 @@
 
 `GET /<provider>/<anything>?<query>` answers that provider's JSON after its latency; with
 probability `error_rate` it answers 503 instead, and the drifting API (see `catalog`) breaks
-its own schema with probability `drift_rate`. `GET /healthz` answers 200 at once.
+its own schema with probability `drift_rate`. `GET /healthz` answers 200 at once. The APIs
+for auth schemes, a POST and an array answer are in `secured.py` (`Simulator.secured`); they
+answer at once and never fail by chance.
 """
 
 import asyncio
@@ -16,6 +18,7 @@ import orjson
 
 from app.simulator.catalog import CATALOG, Endpoint
 from app.simulator.http import HttpServer, Response
+from app.simulator.secured import SecuredApis
 
 _JSON = [("Content-Type", "application/json")]
 _HEALTHY = Response(200, _JSON, b'{"status":"ok"}')
@@ -45,6 +48,7 @@ class Simulator:
         self.error_rate = error_rate
         self.drift_rate = drift_rate
         self._rng = random.Random(seed)
+        self.secured = SecuredApis()
         self._http = HttpServer(self.handle, host, port)
 
     @property
@@ -84,10 +88,13 @@ class Simulator:
         await self.close()
 
     def handle(
-        self, method: str, target: str, headers: dict[str, str]
+        self, method: str, target: str, headers: dict[str, str], body: bytes = b""
     ) -> Response | Awaitable[Response]:
         """Answer at once when there is no latency; else return a coroutine that waits."""
         path, _, query_string = target.partition("?")
+        secured = self.secured.handle(method, path, query_string, headers, body)
+        if secured is not None:
+            return secured
         if method != "GET":
             return Response(405, [("Allow", "GET"), *_JSON], b'{"error":"method_not_allowed"}')
         if path == "/healthz":

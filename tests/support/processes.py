@@ -11,9 +11,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def child_env(**variables: str) -> dict[str, str]:
     """The tests' environment (settings variables already dropped), `variables` on top, and
     this checkout first on the child's path: the venv's editable install may point at another
-    checkout (a git worktree's tests would otherwise run the main tree's `app`)."""
+    checkout (a git worktree's tests would otherwise run the main tree's `app`). A child run in
+    the checkout loads no provider files (the examples in providers/) unless asked to."""
     path = [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
-    return {**os.environ, **variables, "PYTHONPATH": os.pathsep.join(path)}
+    return {**os.environ, "PROVIDERS_DIR": "", **variables, "PYTHONPATH": os.pathsep.join(path)}
 
 
 def answers_health(base: str) -> bool:

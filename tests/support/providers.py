@@ -5,6 +5,9 @@ Tests pass `registry=demo_registry()` instead, so a provider added there (one th
 real host, say) changes nothing any test calls, counts or lists.
 """
 
+from pathlib import Path
+
+from app.integrations.files import load_directory
 from app.integrations.providers._demo import DemoProvider
 from app.integrations.providers.air_quality import AirQualityProvider
 from app.integrations.providers.book_lookup import BookLookupProvider
@@ -56,3 +59,9 @@ DEMO_NAMES: list[str] = sorted(cls.name for cls in DEMO_PROVIDERS)
 def demo_registry() -> ProviderRegistry:
     """The demo providers and nothing else, whatever else the providers package holds."""
     return ProviderRegistry(DEMO_PROVIDERS)
+
+
+def with_files(directory: Path, *, demo: bool = True) -> ProviderRegistry:
+    """The demo providers (unless `demo` is false) and the provider files of `directory`:
+    what `create_app` would load with PROVIDERS_DIR=directory, minus other provider modules."""
+    return ProviderRegistry([*(DEMO_PROVIDERS if demo else ()), *load_directory(directory)])

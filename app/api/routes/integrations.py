@@ -17,7 +17,8 @@ from app.security.limits import check_params, check_providers
 
 router = APIRouter(prefix="/integrations", tags=["integrations"])
 
-# Query keys that steer the fan-out; every other key is a provider param.
+# Query keys that steer the fan-out; every other key is a provider param (`name.param`: for
+# provider `name` only).
 RESERVED_QUERY_KEYS = frozenset({"providers", "timeout_ms", "required", "min_success"})
 
 FETCH_DESCRIPTION = """
@@ -31,6 +32,13 @@ same full body and `summary.unmet` saying why. Rules no outcome could meet (a `r
 provider the request does not call, a `min_success` above the number it calls) are **422**,
 before any upstream call. Every answer carries `X-Partial: true|false` (also
 `summary.partial`): true when some provider failed.
+
+Parameters go to every provider (`params`; on GET, any other query key) unless they name one:
+`provider_params: {"repo_stats": {"repo": "octocat/hello-world"}}` in the POST body, or
+`?repo_stats.repo=octocat/hello-world` in the GET query string, reach `repo_stats` only and win
+over the shared ones there. A value a selected provider cannot use (a required parameter left
+out, a path value that would change its target, a wrong type) is a **422** naming the provider
+and the parameter, before any upstream call.
 """
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -79,6 +87,7 @@ async def _run(
     request_id: str,
     required: list[str] | None,
     min_success: int | None,
+    provider_params: dict[str, dict[str, Any]],
 ) -> Response:
     """What GET and POST share: limits, key scope, names, the rules' sense, fan-out, answer."""
     names = split_names(providers, location)
@@ -88,6 +97,8 @@ async def _run(
     required_names = split_names(required, required_at)
     wanted = resolve_names(manager, required_names, required_at) or []
     _check_rules(selected or manager.names, required_names, wanted, min_success, location[0])
+    resolve_names(manager, list(provider_params), (location[0], "provider_params"))
+    _check_provider_params(manager, selected, params, provider_params, location[0])
     result = await manager.fetch_all(
         client,
         params,
@@ -96,6 +107,7 @@ async def _run(
         request_id=request_id,
         required=wanted,
         min_success=min_success,
+        provider_params=provider_params,
     )
     # Built with model_construct from validated parts: serialise directly, skip re-validation.
     return Response(
@@ -127,6 +139,21 @@ def _check_rules(
         )
 
 
+def _check_provider_params(
+    manager: ApiIntegrationManager,
+    selected: list[str] | None,
+    params: dict[str, Any],
+    provider_params: dict[str, dict[str, Any]],
+    at: str,
+) -> None:
+    """A value no call could use is the client's to fix: 422 before any upstream call."""
+    problems = manager.param_problems(selected, params, provider_params)
+    if problems:
+        provider, param, message = problems[0]
+        loc = (at, "provider_params", provider, param)
+        raise invalid("invalid_provider_param", loc, f"{provider}: {message}")
+
+
 @router.get(
     "/fetch", response_model=FetchResponse, responses=_ERRORS, description=FETCH_DESCRIPTION
 )
@@ -153,10 +180,18 @@ async def fetch(
         int | None, Query(gt=0, description="At least this many providers must succeed.")
     ] = None,
 ) -> Response:
-    """Fan out to providers; other query parameters are passed to them as params."""
+    """Fan out to providers; other query parameters are passed to them as params
+    (`<provider>.<param>=value`: to that provider only)."""
     items = [(k, v) for k, v in request.query_params.multi_items() if k not in RESERVED_QUERY_KEYS]
     check_params(items, settings, ("query",))
-    params = dict(items)
+    params: dict[str, Any] = {}
+    provider_params: dict[str, dict[str, Any]] = {}
+    for key, value in items:
+        provider, dot, name = key.partition(".")
+        if dot:
+            provider_params.setdefault(provider, {})[name] = value
+        else:
+            params[key] = value
     return await _run(
         manager,
         client,
@@ -169,6 +204,7 @@ async def fetch(
         request_id=request_id,
         required=required,
         min_success=min_success,
+        provider_params=provider_params,
     )
 
 
@@ -185,6 +221,10 @@ async def fetch_post(
 ) -> Response:
     """Fan out to providers with a JSON body of providers, params and timeout."""
     check_params(list(body.params.items()), settings, ("body", "params"))
+    # Each provider's own params are held to the same limits as the shared ones.
+    check_providers(list(body.provider_params), settings, ("body", "provider_params"))
+    for provider, values in body.provider_params.items():
+        check_params(list(values.items()), settings, ("body", "provider_params", provider))
     return await _run(
         manager,
         client,
@@ -197,6 +237,7 @@ async def fetch_post(
         request_id=request_id,
         required=body.required,
         min_success=body.min_success,
+        provider_params=body.provider_params,
     )
 
 
