@@ -35,6 +35,7 @@ from app.observability.request_id import RequestIdMiddleware
 from app.resilience import compiled
 from app.resilience.admission import Admission
 from app.resilience.policy import check_policy_names, validate_policy_settings
+from app.resilience.response_cache import MemoryStore
 from app.security.setup import install_security
 from app.simulator import Simulator
 
@@ -102,8 +103,14 @@ def create_app(
             observer = CallObserver(writer, observed)
             observer.start()
             stack.push_async_callback(asyncio.to_thread, observer.close)
+            providers = [cls(effective) for cls in classes]
+            # One byte-bounded store for every provider's cached answers.
+            store = MemoryStore(settings.cache_max_bytes)
+            for provider in providers:
+                if provider.reuse.active:
+                    provider.attach_cache(store)
             app.state.manager = ApiIntegrationManager(
-                [cls(effective) for cls in classes],
+                providers,
                 observer,
                 default_timeout_ms=settings.request_timeout_ms,
             )

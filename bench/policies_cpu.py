@@ -74,9 +74,10 @@ class _NoDeadline(_Bench):
         *,
         request_id: str,
         deadline: Deadline | None = None,
+        use_cache: bool = True,
     ) -> ExternalResponse:
         # No deadline of its own, as before the policies (the manager's wait still has one).
-        return await super().execute(client, params, request_id=request_id)
+        return await super().execute(client, params, request_id=request_id, use_cache=use_cache)
 
 
 class _Plain(_NoDeadline):

@@ -215,6 +215,7 @@ class HttpClient(httpx.AsyncClient):
         )
         if state is not None:
             state.status_code = fetched.status
+            state.headers = fetched.headers
         return fetched
 
     def _headers_for(

@@ -1,4 +1,4 @@
-"""What one provider call saw on the wire: attempts and the last status code.
+"""What one provider call saw on the wire: attempts, the last status code and its headers.
 
 `BaseApiProvider.execute` opens a `CallState` for each call; the shared client's event hooks
 (`CALL_TRACKING_HOOKS`) fill it in, whatever `_fetch` does, and its direct path
@@ -19,6 +19,8 @@ class CallState:
     request_id: str | None = None
     # One key for every attempt of one call, so an upstream can tell a retry from a new call.
     idempotency_key: str | None = None
+    # The last answer's headers (case-insensitive `get`), for the response cache's freshness.
+    headers: Any = None
 
 
 current_call: ContextVar[CallState | None] = ContextVar("current_call", default=None)
@@ -37,6 +39,7 @@ async def _record_status(response: httpx.Response) -> None:
     state = current_call.get()
     if state is not None:
         state.status_code = response.status_code
+        state.headers = response.headers
 
 
 # Installed on the shared client, so status and attempts are known whatever `_fetch` does.

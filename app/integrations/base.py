@@ -28,11 +28,14 @@ from app.core.errors import (
 from app.http import CallState, HttpClient, current_call
 from app.integrations import secrets
 from app.integrations.auth import Auth
+from app.integrations.reuse import CacheResult, Reuse
 from app.integrations.schemas import ExternalResponse, ProviderInfo
 from app.integrations.sending import JsonRequests, as_object
-from app.resilience.deadline import Deadline
+from app.resilience.clock import SYSTEM_CLOCK, Clock
+from app.resilience.deadline import Deadline, shared_deadline
 from app.resilience.policy import ProviderPolicy, build_policy, policy_defaults
-from app.resilience.runner import Outcome, PolicyRunner
+from app.resilience.response_cache import CacheStore, MemoryStore
+from app.resilience.runner import Outcome, PolicyRunner, RunResult
 from app.security.redaction import redact_data, redact_text, redact_url
 
 Params = Mapping[str, Any]
@@ -72,6 +75,14 @@ class BaseApiProvider(JsonRequests, ABC):
         self._max_bytes = self.policy.max_response_bytes
         self._redirects = self.policy.follow_redirects == "same_origin"
         self._param_names: tuple[str, ...] | None = None
+        # Its own store until `attach_cache` shares the app's (`create_app` does).
+        self.reuse = Reuse(self.name, self.method, self.policy, None)
+        if self.reuse.active:
+            self.attach_cache(MemoryStore(settings.cache_max_bytes))
+
+    def attach_cache(self, store: CacheStore, clock: Clock = SYSTEM_CLOCK) -> None:
+        """Keep this provider's cached answers in `store` (shared by every provider)."""
+        self.reuse = Reuse(self.name, self.method, self.policy, store, clock=clock)
 
     @classmethod
     def preflight(cls, settings: Settings) -> None:
@@ -164,34 +175,48 @@ class BaseApiProvider(JsonRequests, ABC):
         *,
         request_id: str,
         deadline: Deadline | None = None,
+        use_cache: bool = True,
     ) -> ExternalResponse:
         """Template method: run `_fetch` under the policies, time it, never raise (but cancel).
 
         `deadline` is the request's (on `time.monotonic()`); no attempt outlives it.
+        `use_cache=False` (the client's `Cache-Control: no-cache`) skips fresh cached answers.
         """
-        state = CallState(request_id=request_id)
-        token = current_call.set(state)
         started_at = datetime.now(UTC)
         start = time.perf_counter()
-        # What the fallback cache keys an answer by: the parameters this provider reads.
-        names = self._param_names
-        if names is None:
-            names = self._param_names = tuple(self.parameters())
-        try:
-            run = await self.runner.run(
-                lambda: self._attempt(client, params), deadline, params, names
+        reuse = self.reuse
+        cache: CacheResult | None = None
+        coalesced = redacted = False
+        if not reuse.active:
+            run, state = await self._leg(client, params, request_id, deadline)
+        else:
+            # What the call sends, as the cache and coalescing key it: its declared parameters.
+            names = self._param_names
+            if names is None:
+                names = self._param_names = tuple(self.parameters())
+            key = reuse.key(self.endpoint, params, names)
+            reused = await reuse.call(
+                key,
+                lambda shared: self._leg(
+                    client, params, request_id, self._shared(deadline) if shared else deadline
+                ),
+                deadline,
+                bypass=not use_cache,
             )
-        finally:
-            current_call.reset(token)
+            run, found = reused.run, reused.state
+            state = found if found is not None else CallState(request_id=request_id)
+            cache, coalesced, redacted = reused.cache, reused.coalesced, reused.redacted
         elapsed_ms = (time.perf_counter() - start) * 1000
         outcome = run.outcome
         kind, message, data = outcome.kind, outcome.message, outcome.data
         keep = kind is None or run.stale or kind is ErrorKind.VALIDATION_ERROR
+        if keep and not redacted and data is not None:
+            # The one redaction step for what is returned and stored (after validation).
+            data = redact_data(data)
         return ExternalResponse.model_construct(
             provider=self.name,
             success=kind is None,
-            # The one redaction step for what is returned and stored (after validation).
-            data=redact_data(data) if keep else None,
+            data=data if keep else None,
             error_message=redact_text(message) if message else None,
             response_time_ms=round(elapsed_ms, 3),
             is_validation_error=kind is ErrorKind.VALIDATION_ERROR,
@@ -201,8 +226,37 @@ class BaseApiProvider(JsonRequests, ABC):
             started_at=started_at,
             stale=run.stale,
             retry_at=run.retry_at,
-            breaker_state=run.breaker_state,
+            breaker_state=run.breaker_state or self._breaker_state(),
+            cache=cache,
+            coalesced=coalesced,
+            won_attempt=run.won_attempt,
         )
+
+    def _breaker_state(self) -> str | None:
+        """For results the runner did not make (cache hits, a caller's own timeout)."""
+        breaker = self.runner.breaker
+        return breaker.state if breaker is not None else None
+
+    def _shared(self, deadline: Deadline | None) -> Deadline | None:
+        """The deadline of a call others may join: the server's, not one caller's tighter one.
+
+        A request's own shorter deadline (`blames_upstream` false) only ends that caller's wait.
+        """
+        if deadline is None or deadline.blames_upstream:
+            return deadline
+        return shared_deadline(self.settings.request_timeout_ms)
+
+    async def _leg(
+        self, client: HttpClient, params: Params, request_id: str, deadline: Deadline | None
+    ) -> tuple[RunResult, CallState]:
+        """The call itself, under the policies, with its own record of what the wire saw."""
+        state = CallState(request_id=request_id)
+        token = current_call.set(state)
+        try:
+            run = await self.runner.run(lambda: self._attempt(client, params), deadline)
+        finally:
+            current_call.reset(token)
+        return run, state
 
     async def _attempt(self, client: HttpClient, params: Params) -> Outcome:
         """One try of `_fetch`, every exception mapped to a kind."""

@@ -104,11 +104,13 @@ class ApiIntegrationManager:
         required: Sequence[str] = (),
         min_success: int | None = None,
         provider_params: Mapping[str, Mapping[str, Any]] | None = None,
+        use_cache: bool = True,
     ) -> FetchResponse:
         """Run the named providers (all when None) concurrently; results keep their order.
 
         Each provider gets `params` with its own `provider_params` entry on top. `required`
-        and `min_success` only judge the outcome (`quorum.judge`).
+        and `min_success` only judge the outcome (`quorum.judge`); `use_cache=False` makes
+        every provider call its upstream (answers are still stored).
         """
         own = provider_params or {}
         request_id = request_id or new_request_id()
@@ -128,6 +130,7 @@ class ApiIntegrationManager:
                     params_for(params, own, p.name),
                     request_id=request_id,
                     deadline=deadline,
+                    use_cache=use_cache,
                 )
             )
             for p in selected

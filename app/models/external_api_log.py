@@ -95,3 +95,12 @@ class ExternalApiLog(Base):
     # whether `data` is a fallback shown beside the error rather than the upstream's answer.
     breaker_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
     stale: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+    # --- added by migration 0008 -------------------------------------------------------------
+    # The response cache (hit, miss, stale; null when the provider does not cache), whether the
+    # call shared another request's identical call, and which attempt (hedges counted) won.
+    cache: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    # No Python default: rows always set it, and inserts through the ORM at older revisions
+    # (the migration tests) must not name a column those revisions lack.
+    coalesced: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    won_attempt: Mapped[int | None] = mapped_column(Integer, nullable=True)

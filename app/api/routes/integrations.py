@@ -88,6 +88,7 @@ async def _run(
     required: list[str] | None,
     min_success: int | None,
     provider_params: dict[str, dict[str, Any]],
+    cache_control: str | None,
 ) -> Response:
     """What GET and POST share: limits, key scope, names, the rules' sense, fan-out, answer."""
     names = split_names(providers, location)
@@ -108,6 +109,7 @@ async def _run(
         required=wanted,
         min_success=min_success,
         provider_params=provider_params,
+        use_cache=not _no_cache(cache_control),
     )
     # Built with model_construct from validated parts: serialise directly, skip re-validation.
     return Response(
@@ -152,6 +154,14 @@ def _check_provider_params(
         provider, param, message = problems[0]
         loc = (at, "provider_params", provider, param)
         raise invalid("invalid_provider_param", loc, f"{provider}: {message}")
+
+
+def _no_cache(header: str | None) -> bool:
+    """`Cache-Control: no-cache` (or `no-store`, or `max-age=0`): call every upstream."""
+    if not header:
+        return False
+    directives = {part.strip().lower().replace(" ", "") for part in header.split(",")}
+    return bool(directives & {"no-cache", "no-store", "max-age=0"})
 
 
 @router.get(
@@ -205,6 +215,7 @@ async def fetch(
         required=required,
         min_success=min_success,
         provider_params=provider_params,
+        cache_control=request.headers.get("cache-control"),
     )
 
 
@@ -212,6 +223,7 @@ async def fetch(
     "/fetch", response_model=FetchResponse, responses=_ERRORS, description=FETCH_DESCRIPTION
 )
 async def fetch_post(
+    request: Request,
     body: FetchRequest,
     client: ClientDep,
     manager: ManagerDep,
@@ -238,6 +250,7 @@ async def fetch_post(
         required=body.required,
         min_success=body.min_success,
         provider_params=body.provider_params,
+        cache_control=request.headers.get("cache-control"),
     )
 
 
