@@ -150,7 +150,8 @@ class Reuse:
             task.add_done_callback(lambda done: self._forget(key, done))
         self._waiters[key] = self._waiters.get(key, 0) + 1
         try:
-            if deadline is None:
+            if deadline is None or deadline.blames_upstream:
+                # The server's deadline: the call itself ends then, and reports how it ended.
                 run, state = await asyncio.shield(task)
             else:
                 shared = task
