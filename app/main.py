@@ -35,7 +35,8 @@ from app.observability.request_id import RequestIdMiddleware
 from app.resilience import compiled
 from app.resilience.admission import Admission
 from app.resilience.policy import check_policy_names, validate_policy_settings
-from app.resilience.response_cache import MemoryStore
+from app.resilience.redis_store import RedisStore
+from app.resilience.response_cache import CacheStore, MemoryStore
 from app.security.setup import install_security
 from app.simulator import Simulator
 
@@ -104,8 +105,18 @@ def create_app(
             observer.start()
             stack.push_async_callback(asyncio.to_thread, observer.close)
             providers = [cls(effective) for cls in classes]
-            # One byte-bounded store for every provider's cached answers.
-            store = MemoryStore(settings.cache_max_bytes)
+            # One store for every provider's cached answers: Redis (shared by replicas) when
+            # REDIS_URL is set, else this process's memory, bounded by bytes.
+            store: CacheStore = MemoryStore(settings.cache_max_bytes)
+            if settings.redis_url is not None:
+                shared = RedisStore.from_url(
+                    settings.redis_url.get_secret_value(),
+                    settings.state_prefix,
+                    timeout_ms=settings.redis_timeout_ms,
+                    reconnect_ms=settings.redis_reconnect_ms,
+                )
+                stack.push_async_callback(shared.aclose)
+                store = shared
             for provider in providers:
                 if provider.reuse.active:
                     provider.attach_cache(store)

@@ -1,24 +1,42 @@
 """The response cache on a fake clock against a real local upstream: TTL, headers, bypass, stale.
 
-Every test runs once per store: in memory, and (see `stores`) in Redis when one is available.
+Every test of the semantics runs once per store: in memory, and in a redis-server of its own
+(skipped with the reason when the binary is missing, failed in CI).
 """
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 
 import pytest
 
 from app.core.errors import ErrorKind
 from app.integrations.reuse import Reuse
 from app.resilience.clock import FakeClock
-from app.resilience.response_cache import CacheEntry, MemoryStore, freshness
+from app.resilience.redis_store import RedisStore
+from app.resilience.response_cache import CacheEntry, CacheStore, MemoryStore, freshness
 from tests.integrations.reuse_helpers import real_client, sensor
+from tests.support.redis_server import redis_server
 from tests.support.upstream import Answer, ScriptedUpstream
 
 
-async def test_a_fresh_answer_is_served_without_a_call_until_its_ttl() -> None:
+@pytest.fixture(params=["memory", "redis"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[CacheStore]:
+    if request.param == "memory":
+        yield MemoryStore(1 << 20)
+        return
+    for server in redis_server(tmp_path):
+        shared = RedisStore.from_url(server.url, "test", timeout_ms=2000, reconnect_ms=500)
+        try:
+            yield shared
+        finally:
+            await shared.aclose()
+
+
+async def test_a_fresh_answer_is_served_without_a_call_until_its_ttl(store: CacheStore) -> None:
     async with ScriptedUpstream() as upstream, real_client() as client:
-        provider, clock = sensor(upstream.url, cache_ttl_s=60)
+        provider, clock = sensor(upstream.url, store=store, cache_ttl_s=60)
         assert isinstance(clock, FakeClock)
         first = await provider.execute(client, {"room": "a"}, request_id="r1")
         assert (first.success, first.cache, first.attempts, upstream.calls) == (True, "miss", 1, 1)
@@ -38,9 +56,9 @@ async def test_a_fresh_answer_is_served_without_a_call_until_its_ttl() -> None:
         }
 
 
-async def test_off_by_default() -> None:
+async def test_off_by_default(store: CacheStore) -> None:
     async with ScriptedUpstream() as upstream, real_client() as client:
-        provider, _ = sensor(upstream.url)
+        provider, _ = sensor(upstream.url, store=store)
         for _ in range(3):
             result = await provider.execute(client, {}, request_id="r")
             assert (result.success, result.cache) == (True, None)
@@ -58,10 +76,12 @@ async def test_off_by_default() -> None:
         ("max-age=ten", 0),  # invalid: stale at once
     ],
 )
-async def test_upstream_cache_control_is_honoured_when_asked(header: str, fresh_for: int) -> None:
+async def test_upstream_cache_control_is_honoured_when_asked(
+    header: str, fresh_for: int, store: CacheStore
+) -> None:
     answer = Answer(headers={"Cache-Control": header})
     async with ScriptedUpstream(lambda n, seen: answer) as upstream, real_client() as client:
-        provider, clock = sensor(upstream.url, cache_respect_headers=True)
+        provider, clock = sensor(upstream.url, store=store, cache_respect_headers=True)
         assert isinstance(clock, FakeClock)
         await provider.execute(client, {}, request_id="r1")
         if fresh_for:
@@ -73,7 +93,9 @@ async def test_upstream_cache_control_is_honoured_when_asked(header: str, fresh_
         assert (miss.cache, upstream.calls) == ("miss", 2)
 
 
-async def test_expires_counts_from_the_upstreams_date_and_the_ttl_applies_without_headers() -> None:
+async def test_expires_counts_from_the_upstreams_date_and_the_ttl_applies_without_headers(
+    store: CacheStore,
+) -> None:
     date = datetime(2026, 1, 1, tzinfo=UTC)
     answers = [
         Answer(
@@ -88,7 +110,9 @@ async def test_expires_counts_from_the_upstreams_date_and_the_ttl_applies_withou
         ScriptedUpstream(lambda n, seen: answers[min(n, 2) - 1]) as upstream,
         real_client() as client,
     ):
-        provider, clock = sensor(upstream.url, cache_respect_headers=True, cache_ttl_s=5)
+        provider, clock = sensor(
+            upstream.url, store=store, cache_respect_headers=True, cache_ttl_s=5
+        )
         assert isinstance(clock, FakeClock)
         await provider.execute(client, {}, request_id="r1")
         clock.advance(29)
@@ -102,13 +126,13 @@ async def test_expires_counts_from_the_upstreams_date_and_the_ttl_applies_withou
         assert upstream.calls == 3
 
 
-async def test_a_client_may_bypass_the_cache_and_refreshes_it() -> None:
+async def test_a_client_may_bypass_the_cache_and_refreshes_it(store: CacheStore) -> None:
     values = iter(range(1, 10))
     async with (
         ScriptedUpstream(lambda n, seen: Answer({"value": next(values)})) as upstream,
         real_client() as client,
     ):
-        provider, _ = sensor(upstream.url, cache_ttl_s=60)
+        provider, _ = sensor(upstream.url, store=store, cache_ttl_s=60)
         await provider.execute(client, {}, request_id="r1")
         fresh = await provider.execute(client, {}, request_id="r2", use_cache=False)
         assert (fresh.cache, fresh.data, upstream.calls) == ("miss", {"value": 2}, 2)
@@ -116,13 +140,17 @@ async def test_a_client_may_bypass_the_cache_and_refreshes_it() -> None:
         assert (cached.cache, cached.data, upstream.calls) == ("hit", {"value": 2}, 2)
 
 
-async def test_stale_if_error_shows_a_kept_answer_beside_the_error_for_its_window() -> None:
+async def test_stale_if_error_shows_a_kept_answer_beside_the_error_for_its_window(
+    store: CacheStore,
+) -> None:
     answers = {1: Answer({"value": 41})}
     async with (
         ScriptedUpstream(lambda n, seen: answers.get(n, Answer({}, status=503))) as upstream,
         real_client() as client,
     ):
-        provider, clock = sensor(upstream.url, cache_ttl_s=10, stale_if_error_s=50, retries=0)
+        provider, clock = sensor(
+            upstream.url, store=store, cache_ttl_s=10, stale_if_error_s=50, retries=0
+        )
         assert isinstance(clock, FakeClock)
         await provider.execute(client, {}, request_id="r1")
         clock.advance(10)
@@ -140,13 +168,13 @@ async def test_stale_if_error_shows_a_kept_answer_beside_the_error_for_its_windo
         assert (gone.stale, gone.data, gone.cache) == (False, None, "miss")
 
 
-async def test_errors_are_never_cached() -> None:
+async def test_errors_are_never_cached(store: CacheStore) -> None:
     answers = {1: Answer({}, status=503)}
     async with (
         ScriptedUpstream(lambda n, seen: answers.get(n, Answer())) as upstream,
         real_client() as client,
     ):
-        provider, _ = sensor(upstream.url, cache_ttl_s=60, retries=0)
+        provider, _ = sensor(upstream.url, store=store, cache_ttl_s=60, retries=0)
         assert not (await provider.execute(client, {}, request_id="r1")).success
         second = await provider.execute(client, {}, request_id="r2")
         assert (second.success, second.cache, upstream.calls) == (True, "miss", 2)
@@ -187,3 +215,17 @@ def test_freshness_reads_headers_only_when_asked() -> None:
     assert freshness(60, True, 'max-age="15"', None).fresh_s == 15
     assert freshness(60, True, None, -5).fresh_s == 0
     assert freshness(60, True, None, None).fresh_s == 60
+
+
+async def test_a_redis_that_is_down_is_a_miss_and_calls_go_upstream(tmp_path: Path) -> None:
+    for server in redis_server(tmp_path):
+        shared = RedisStore.from_url(server.url, "test", timeout_ms=200, reconnect_ms=60_000)
+        server.stop()
+        async with ScriptedUpstream() as upstream, real_client() as client:
+            provider, _ = sensor(upstream.url, store=shared, cache_ttl_s=60)
+            for n in range(3):
+                result = await provider.execute(client, {}, request_id=f"r{n}")
+                assert (result.success, result.cache) == (True, "miss")
+        assert upstream.calls == 3
+        assert shared.failures == 1  # then skipped until `reconnect_ms`, not asked per call
+        await shared.aclose()
