@@ -6,12 +6,13 @@ Each part runs managers of 20 demo-shaped providers (`DemoProvider`, no response
 process, on uvloop, against `bench.delay_upstream` in its own process, and counts the calls the
 upstream received (its `/_count`):
 
-* hedge: every call 10 ms, 3 % at random 1 s. 400 fan-outs, 4 at a time, each with its own
-  parameters (nothing to coalesce), unhedged then hedged (`hedge_after_ms` 25, `hedge_max` 2);
-  fan-out latency p50/p99 and upstream calls per fan-out.
+* hedge: every call 10 ms, 3 % at random 1 s. 400 fan-outs, `--width` (4) at a time, each
+  with its own parameters (nothing to coalesce), unhedged then hedged (`hedge_after_ms` 25,
+  `hedge_max` 2); fan-out latency p50/p99 and upstream calls per fan-out.
 * cache: upstream at 0 ms. 1,000 fan-outs over 50 parameter sets with `cache_ttl_s` 60, one
   at a time; then CPU (`time.process_time`) per provider call, cache hits vs the same fan-outs
-  with no cache (each a call to the 0 ms upstream), interleaved rounds, median ratio.
+  with no cache (each a call to the 0 ms upstream; and with coalescing off too, what
+  coalescing costs a call), interleaved rounds, median ratio.
 * coalesce: every call 200 ms. 100 concurrent identical fan-outs, coalescing on (the
   default), then off for reference.
 """
@@ -95,7 +96,7 @@ def _p(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
 
 
-async def hedge(cpus: str | None, fanouts: int) -> None:
+async def hedge(cpus: str | None, fanouts: int, width: int) -> None:
     proc, url = _start(cpus, "--delay-ms", "10", "--tail-ms", "1000", "--tail-rate", "0.03")
     try:
         async with create_http_client(Settings(_env_file=None)) as client:
@@ -103,16 +104,20 @@ async def hedge(cpus: str | None, fanouts: int) -> None:
                 "unhedged": {},
                 "hedged": {"hedge_after_ms": 25, "hedge_max": 2},
             }
-            print("hedge: 20 providers, 10 ms, 3 % at 1 s; fan-outs 4 at a time")
+            load = os.getloadavg()[0]
+            print(
+                f"hedge: 20 providers, 10 ms, 3 % at 1 s; {width} fan-outs at a time; "
+                f"load average {load:.1f}"
+            )
             print("| variant | fan-outs | p50 ms | p99 ms | max ms | upstream calls / fan-out |")
             print("|---|---:|---:|---:|---:|---:|")
             per_fanout: dict[str, float] = {}
             for tag, policy in variants.items():
                 manager = _manager(url, tag, policy)
-                await _fan_outs(manager, client, [{"city": f"w{i}"} for i in range(8)], 4)
+                await _fan_outs(manager, client, [{"city": f"w{i}"} for i in range(8)], width)
                 before = _count(url)
                 params = [{"city": f"{tag}{i}"} for i in range(fanouts)]
-                latencies = await _fan_outs(manager, client, params, 4)
+                latencies = await _fan_outs(manager, client, params, width)
                 calls = (_count(url) - before) / fanouts
                 per_fanout[tag] = calls
                 print(
@@ -131,14 +136,16 @@ async def cache(cpus: str | None, rounds: int) -> None:
         async with create_http_client(Settings(_env_file=None)) as client:
             cached = _manager(url, "cached", {"cache_ttl_s": 60})
             plain = _manager(url, "plain", {})
+            alone = _manager(url, "alone", {"coalesce": False})
             sets = [{"city": f"c{i}"} for i in range(50)]
             before = _count(url)
             await _fan_outs(cached, client, [sets[i % 50] for i in range(1000)], 1)
             calls = _count(url) - before
             print(f"cache: 1000 fan-outs over 50 parameter sets: {calls} upstream calls")
             await _fan_outs(plain, client, sets, 1)  # warm: connections open
-            samples: dict[str, list[float]] = {"hit": [], "call": []}
-            order = [("hit", cached), ("call", plain)]
+            await _fan_outs(alone, client, sets, 1)
+            samples: dict[str, list[float]] = {"hit": [], "call": [], "uncoalesced": []}
+            order = [("hit", cached), ("call", plain), ("uncoalesced", alone)]
             gc.disable()
             for _ in range(rounds):
                 order.reverse()
@@ -153,7 +160,9 @@ async def cache(cpus: str | None, rounds: int) -> None:
             ratios = [h / c for h, c in zip(samples["hit"], samples["call"], strict=True)]
             hit, call = statistics.median(samples["hit"]), statistics.median(samples["call"])
             print(f"CPU per provider call, median of {rounds} rounds of 50 fan-outs:")
-            print(f"| cache hit | {hit:.1f} us | call to a 0 ms upstream | {call:.1f} us |")
+            alone_us = statistics.median(samples["uncoalesced"])
+            print("| cache hit | call to a 0 ms upstream | the same, coalescing off |")
+            print(f"| {hit:.1f} us | {call:.1f} us | {alone_us:.1f} us |")
             print(f"hit / call: {statistics.median(ratios):.3f} (median of per-round ratios)")
     finally:
         stop(proc)
@@ -187,10 +196,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--upstream-cpus", default=None, help="taskset CPU list for upstream")
     parser.add_argument("--fanouts", type=int, default=400, help="hedge: fan-outs per variant")
     parser.add_argument("--rounds", type=int, default=21, help="cache: CPU rounds")
+    parser.add_argument("--width", type=int, default=4, help="hedge: fan-outs at a time")
     args = parser.parse_args(argv)
     parts = args.part or ["hedge", "cache", "coalesce"]
     if "hedge" in parts:
-        uvloop.run(hedge(args.upstream_cpus, args.fanouts))
+        uvloop.run(hedge(args.upstream_cpus, args.fanouts, args.width))
     if "cache" in parts:
         uvloop.run(cache(args.upstream_cpus, args.rounds))
     if "coalesce" in parts:
