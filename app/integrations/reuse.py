@@ -120,9 +120,11 @@ class Reuse:
             run, state = await self._leg(key, leg, False)
         if coalesced:
             counters.coalesced += 1
-        # A kept answer was redacted once, by the leg, before it was stored.
-        reused = Reused(run, state, "miss" if self.keeps else None, coalesced, self.keeps)
         kind = run.outcome.kind
+        # A kept answer was redacted once, by the leg, before it was stored (a static
+        # fallback's value was not: `execute` redacts it).
+        redacted = self.keeps and kind is None
+        reused = Reused(run, state, "miss" if self.keeps else None, coalesced, redacted)
         if kind is None:
             if self.keeps:
                 counters.miss += 1

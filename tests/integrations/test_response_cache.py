@@ -229,3 +229,20 @@ async def test_a_redis_that_is_down_is_a_miss_and_calls_go_upstream(tmp_path: Pa
         assert upstream.calls == 3
         assert shared.failures == 1  # then skipped until `reconnect_ms`, not asked per call
         await shared.aclose()
+
+
+async def test_a_static_fallback_beside_a_missing_cache_entry_is_still_redacted() -> None:
+    async with (
+        ScriptedUpstream(lambda n, seen: Answer({}, status=503)) as upstream,
+        real_client() as client,
+    ):
+        provider, _ = sensor(
+            upstream.url,
+            retries=0,
+            stale_if_error_s=60,
+            fallback="static",
+            fallback_value={"value": 0, "api_key": "sk-live-123"},
+        )
+        result = await provider.execute(client, {}, request_id="r")
+    assert (result.stale, result.cache) == (True, "miss")
+    assert result.data is not None and result.data["api_key"] != "sk-live-123"
