@@ -11,9 +11,10 @@ from app.core.config import Settings
 from app.http import HttpClient
 from app.http.client import create_http_client
 from app.integrations.base import BaseApiProvider, Params
-from app.resilience.clock import Clock, FakeClock
+from app.resilience.clock import Clock
 from app.resilience.response_cache import CacheStore, MemoryStore
 from app.resilience.runner import PolicyRunner
+from tests.support.clock import FakeClock
 
 
 class Reading(BaseModel):

@@ -13,10 +13,10 @@ import pytest
 
 from app.core.errors import ErrorKind
 from app.integrations.reuse import Reuse
-from app.resilience.clock import FakeClock
 from app.resilience.redis_store import RedisStore
 from app.resilience.response_cache import CacheEntry, CacheStore, MemoryStore, freshness
 from tests.integrations.reuse_helpers import real_client, sensor
+from tests.support.clock import FakeClock
 from tests.support.redis_server import redis_server
 from tests.support.upstream import Answer, ScriptedUpstream
 

@@ -7,10 +7,11 @@ attempt is "the first" is the order the upstream saw, not a race of connects.
 import asyncio
 
 from app.core.errors import ErrorKind
-from app.resilience.clock import SYSTEM_CLOCK, FakeClock
+from app.resilience.clock import SYSTEM_CLOCK
 from app.resilience.deadline import Deadline
 from app.resilience.hedge import HedgeDelay
 from tests.integrations.reuse_helpers import PostSensor, real_client, sensor
+from tests.support.clock import FakeClock
 from tests.support.upstream import Answer, ScriptedUpstream, Seen
 
 
