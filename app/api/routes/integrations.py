@@ -39,6 +39,9 @@ Parameters go to every provider (`params`; on GET, any other query key) unless t
 over the shared ones there. A value a selected provider cannot use (a required parameter left
 out, a path value that would change its target, a wrong type) is a **422** naming the provider
 and the parameter, before any upstream call.
+
+Providers with a response cache may answer from it (`cache: hit`); `Cache-Control: no-cache`
+on the request makes every provider call its upstream.
 """
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
