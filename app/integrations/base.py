@@ -8,6 +8,7 @@ every `request_json`.
 """
 
 import json
+import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -197,9 +198,7 @@ class BaseApiProvider(JsonRequests, ABC):
             key = reuse.key(self.endpoint, params, names)
             reused = await reuse.call(
                 key,
-                lambda shared: self._leg(
-                    client, params, request_id, self._shared(deadline) if shared else deadline
-                ),
+                lambda shared: self._leg(client, params, request_id, deadline, shared),
                 deadline,
                 bypass=not use_cache,
             )
@@ -237,23 +236,26 @@ class BaseApiProvider(JsonRequests, ABC):
         breaker = self.runner.breaker
         return breaker.state if breaker is not None else None
 
-    def _shared(self, deadline: Deadline | None) -> Deadline | None:
-        """The deadline of a call others may join: the server's, not one caller's tighter one.
-
-        A request's own shorter deadline (`blames_upstream` false) only ends that caller's wait.
-        """
-        if deadline is None or deadline.blames_upstream:
-            return deadline
-        return shared_deadline(self.settings.request_timeout_ms)
-
     async def _leg(
-        self, client: HttpClient, params: Params, request_id: str, deadline: Deadline | None
+        self,
+        client: HttpClient,
+        params: Params,
+        request_id: str,
+        deadline: Deadline | None,
+        shared: bool = False,
     ) -> tuple[RunResult, CallState]:
-        """The call itself, under the policies, with its own record of what the wire saw."""
+        """The call itself, under the policies, with its own record of what the wire saw.
+
+        A `shared` call (others may join it) runs to the server's deadline, not to a tighter
+        one of the caller that started it, but plans its retries for that caller.
+        """
         state = CallState(request_id=request_id)
         token = current_call.set(state)
+        limit, plan_at = deadline, math.inf
+        if shared and deadline is not None and not deadline.blames_upstream:
+            limit, plan_at = shared_deadline(self.settings.request_timeout_ms), deadline.at
         try:
-            run = await self.runner.run(lambda: self._attempt(client, params), deadline)
+            run = await self.runner.run(lambda: self._attempt(client, params), limit, plan_at)
         finally:
             current_call.reset(token)
         return run, state

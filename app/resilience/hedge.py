@@ -80,10 +80,12 @@ async def race(
     extra: int,
     may_hedge: Callable[[], bool],
     timed_out: Callable[[], Any],
+    until: float,
 ) -> Race:
     """Run `attempt`, and up to `extra` more each `delay` later while it has no good answer.
 
-    An outcome is good when its `kind` is None. Failures are waited out while another attempt
+    No attempt starts at or after `until` (the deadline, on `clock.monotonic()`). An outcome
+    is good when its `kind` is None. Failures are waited out while another attempt
     runs; when all have failed, the last failure is returned (the retry policy then decides).
     """
     loop = asyncio.get_running_loop()
@@ -112,7 +114,7 @@ async def race(
                 return Race(last, started, None)  # all failed: the retry policy decides
             if timer is not None and timer in done:
                 timer = None
-                if limit.remaining() > 0 and may_hedge():
+                if clock.monotonic() < until and may_hedge():
                     started += 1
                     running[loop.create_task(_timed(attempt, limit, clock, timed_out))] = started
                 else:

@@ -50,6 +50,7 @@ class RunResult:
 
 
 Attempt = Callable[[], Awaitable[Outcome]]
+_NEVER = float("inf")
 
 
 class PolicyRunner:
@@ -96,8 +97,15 @@ class PolicyRunner:
                 return own
         return request_deadline or NO_DEADLINE
 
-    async def run(self, attempt: Attempt, request_deadline: Deadline | None) -> RunResult:
-        """Apply the policies around `attempt`."""
+    async def run(
+        self, attempt: Attempt, request_deadline: Deadline | None, plan_at: float = _NEVER
+    ) -> RunResult:
+        """Apply the policies around `attempt`.
+
+        `plan_at`, when earlier than the deadline, is what waits and retries are planned
+        against (a call shared by callers runs to the server's deadline, but plans for the
+        one that started it, as that caller alone would have), without ending attempts.
+        """
         if self._call_timeout_ms is None and request_deadline is not None:
             deadline = request_deadline  # `self.deadline`, minus a call, for the usual case
         else:
@@ -111,7 +119,7 @@ class PolicyRunner:
                 refusal = RunResult(refused, 0, breaker_state=breaker.state)
                 return self._finish(refusal)
         try:
-            result = await self._guarded(attempt, deadline)
+            result = await self._guarded(attempt, deadline, plan_at)
         except BaseException:
             if permit is not None and breaker is not None:
                 breaker.release(permit)
@@ -132,8 +140,10 @@ class PolicyRunner:
             return result
         return self._finish(result)
 
-    async def _guarded(self, attempt: Attempt, limit: Deadline) -> RunResult:
+    async def _guarded(self, attempt: Attempt, limit: Deadline, plan_at: float) -> RunResult:
         deadline = limit.at
+        if plan_at < deadline:
+            deadline = plan_at
         bucket = self.bucket
         if bucket is not None:
             wait = bucket.reserve(deadline)
@@ -152,18 +162,18 @@ class PolicyRunner:
                     raise
         bulkhead = self.bulkhead
         if bulkhead is None:
-            return await self._with_retries(attempt, limit)
+            return await self._with_retries(attempt, limit, deadline)
         if not bulkhead.try_enter() and not await bulkhead.acquire(deadline):
             message = f"{bulkhead.limit} calls already in flight until the deadline"
             return RunResult(Outcome(ErrorKind.BULKHEAD_FULL, message), 0)
         try:
-            return await self._with_retries(attempt, limit)
+            return await self._with_retries(attempt, limit, deadline)
         finally:
             bulkhead.release()
 
-    async def _with_retries(self, attempt: Attempt, limit: Deadline) -> RunResult:
+    async def _with_retries(self, attempt: Attempt, limit: Deadline, deadline: float) -> RunResult:
+        """Attempts under `limit`; retries planned to end by `deadline` (at most `limit.at`)."""
         clock = self.clock
-        deadline = limit.at
         attempts = 0  # every attempt sent, hedges included
         tries = 0  # what the retry policy counts: hedged attempts are one try
         hedge_delay = self.hedge_delay
@@ -186,6 +196,7 @@ class PolicyRunner:
                     self._hedge_max,
                     self._may_hedge,
                     lambda: Outcome(ErrorKind.TIMEOUT, limit.timeout_message()),
+                    deadline,
                 )
                 outcome = hedged.outcome
                 won = attempts + (hedged.winner or 0)
