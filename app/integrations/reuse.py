@@ -160,8 +160,11 @@ class Reuse:
                 run, state = await deadline.run(lambda: asyncio.shield(shared))
         except DeadlineExpired:
             assert deadline is not None
-            timeout = Outcome(ErrorKind.TIMEOUT, deadline.timeout_message())
-            return joined, RunResult(timeout, 0 if joined else 1), None
+            if not (task.done() and not task.cancelled()):
+                timeout = Outcome(ErrorKind.TIMEOUT, deadline.timeout_message())
+                return joined, RunResult(timeout, 0 if joined else 1), None
+            # It ended as the deadline came, its answer not yet handed over: take it.
+            run, state = task.result()
         finally:
             left = self._waiters[key] - 1
             if left:
