@@ -29,6 +29,7 @@ from app.integrations.base import BaseApiProvider
 from app.integrations.manager import ApiIntegrationManager
 from app.integrations.providers._demo import DemoProvider
 from app.integrations.registry import ProviderRegistry, with_secrets
+from app.integrations.reuse import wants_store
 from app.observability.call_observer import CallObserver
 from app.observability.metrics import Metrics
 from app.observability.request_id import RequestIdMiddleware
@@ -118,7 +119,7 @@ def create_app(
                 stack.push_async_callback(shared.aclose)
                 store = shared
             for provider in providers:
-                if provider.reuse.active:
+                if wants_store(provider.policy):
                     provider.attach_cache(store)
             app.state.manager = ApiIntegrationManager(
                 providers,

@@ -8,7 +8,6 @@ every `request_json`.
 """
 
 import json
-import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -29,11 +28,11 @@ from app.core.errors import (
 from app.http import CallState, HttpClient, current_call
 from app.integrations import secrets
 from app.integrations.auth import Auth
-from app.integrations.reuse import CacheResult, Reuse
+from app.integrations.reuse import CacheResult, Reuse, leg_deadline, wants_store
 from app.integrations.schemas import ExternalResponse, ProviderInfo
 from app.integrations.sending import JsonRequests, as_object
 from app.resilience.clock import SYSTEM_CLOCK, Clock
-from app.resilience.deadline import Deadline, shared_deadline
+from app.resilience.deadline import Deadline
 from app.resilience.policy import ProviderPolicy, build_policy, policy_defaults
 from app.resilience.response_cache import CacheStore, MemoryStore
 from app.resilience.runner import Outcome, PolicyRunner, RunResult
@@ -77,9 +76,8 @@ class BaseApiProvider(JsonRequests, ABC):
         self._redirects = self.policy.follow_redirects == "same_origin"
         self._param_names: tuple[str, ...] | None = None
         # Its own store until `attach_cache` shares the app's (`create_app` does).
-        self.reuse = Reuse(self.name, self.method, self.policy, None)
-        if self.reuse.active:
-            self.attach_cache(MemoryStore(settings.cache_max_bytes))
+        store = MemoryStore(settings.cache_max_bytes) if wants_store(self.policy) else None
+        self.reuse = Reuse(self.name, self.method, self.policy, store)
 
     def attach_cache(self, store: CacheStore, clock: Clock = SYSTEM_CLOCK) -> None:
         """Keep this provider's cached answers in `store` (shared by every provider)."""
@@ -206,7 +204,7 @@ class BaseApiProvider(JsonRequests, ABC):
             state = found if found is not None else CallState(request_id=request_id)
             cache, coalesced, redacted = reused.cache, reused.coalesced, reused.redacted
         elapsed_ms = (time.perf_counter() - start) * 1000
-        outcome = run.outcome
+        breaker, outcome = self.runner.breaker, run.outcome
         kind, message, data = outcome.kind, outcome.message, outcome.data
         keep = kind is None or run.stale or kind is ErrorKind.VALIDATION_ERROR
         if keep and not redacted and data is not None:
@@ -225,16 +223,12 @@ class BaseApiProvider(JsonRequests, ABC):
             started_at=started_at,
             stale=run.stale,
             retry_at=run.retry_at,
-            breaker_state=run.breaker_state or self._breaker_state(),
+            # A cache hit or a caller's own timeout did not pass the runner: ask the breaker.
+            breaker_state=run.breaker_state or (breaker.state if breaker is not None else None),
             cache=cache,
             coalesced=coalesced,
             won_attempt=run.won_attempt,
         )
-
-    def _breaker_state(self) -> str | None:
-        """For results the runner did not make (cache hits, a caller's own timeout)."""
-        breaker = self.runner.breaker
-        return breaker.state if breaker is not None else None
 
     async def _leg(
         self,
@@ -244,16 +238,10 @@ class BaseApiProvider(JsonRequests, ABC):
         deadline: Deadline | None,
         shared: bool = False,
     ) -> tuple[RunResult, CallState]:
-        """The call itself, under the policies, with its own record of what the wire saw.
-
-        A `shared` call (others may join it) runs to the server's deadline, not to a tighter
-        one of the caller that started it, but plans its retries for that caller.
-        """
+        """The call itself, under the policies, with its own record of what the wire saw."""
         state = CallState(request_id=request_id)
         token = current_call.set(state)
-        limit, plan_at = deadline, math.inf
-        if shared and deadline is not None and not deadline.blames_upstream:
-            limit, plan_at = shared_deadline(self.settings.request_timeout_ms), deadline.at
+        limit, plan_at = leg_deadline(deadline, shared, self.settings.request_timeout_ms)
         try:
             run = await self.runner.run(lambda: self._attempt(client, params), limit, plan_at)
         finally:

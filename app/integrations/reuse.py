@@ -16,6 +16,7 @@ the call sends: provider, method, endpoint and the values of the parameters it d
 import asyncio
 import dataclasses
 import hashlib
+import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,7 +28,7 @@ import orjson
 from app.core.errors import ErrorKind
 from app.http import CallState
 from app.resilience.clock import SYSTEM_CLOCK, Clock
-from app.resilience.deadline import Deadline, DeadlineExpired
+from app.resilience.deadline import Deadline, DeadlineExpired, shared_deadline
 from app.resilience.policy import ProviderPolicy
 from app.resilience.response_cache import CacheEntry, CacheStore, freshness
 from app.resilience.retry import IDEMPOTENT_METHODS
@@ -67,6 +68,25 @@ class ReuseCounters:
             "stale": self.stale,
             "coalesced": self.coalesced,
         }
+
+
+def wants_store(policy: ProviderPolicy) -> bool:
+    """Whether the policy caches or keeps answers (else coalescing at most: no store)."""
+    return policy.cache_ttl_s > 0 or policy.cache_respect_headers or policy.stale_if_error_s > 0
+
+
+def leg_deadline(
+    deadline: Deadline | None, shared: bool, server_ms: int
+) -> tuple[Deadline | None, float]:
+    """The deadline a call runs under, and the time its waits and retries are planned for.
+
+    A `shared` call (others may join it) started by a caller with a tighter deadline of its
+    own runs to the server's deadline (`server_ms` from now), so that caller leaving ends only
+    its wait; it still plans its retries for that caller, as that caller alone would have.
+    """
+    if shared and deadline is not None and not deadline.blames_upstream:
+        return shared_deadline(server_ms), deadline.at
+    return deadline, math.inf
 
 
 class Reuse:
