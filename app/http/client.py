@@ -28,6 +28,7 @@ from yarl import URL
 
 from app.core.config import Settings
 from app.core.errors import ResponseTooLargeError, UpstreamStatusError
+from app.core.tracing import TRACEPARENT, TRACESTATE, trace_headers
 from app.http import body
 from app.http.aiohttp_transport import AiohttpTransport
 from app.http.pool import ConnectionPool, Fetched
@@ -53,6 +54,8 @@ class NoCookies(httpx.Cookies):
 _URL_CACHE_SIZE = 4096
 _REQUEST_ID = "X-Request-ID"
 _HEADER_SETS = 256  # distinct (client headers, provider headers) pairs: a handful in practice
+# Ours replace any a provider set, as httpx's path does (`tracking._count_attempt`).
+_TRACE_HEADERS = frozenset({TRACEPARENT, TRACESTATE})
 
 
 class HttpClient(httpx.AsyncClient):
@@ -209,6 +212,12 @@ class HttpClient(httpx.AsyncClient):
             state.attempts += 1
             request_id = state.request_id
         sent = self._headers_for(headers, request_id)
+        if state is not None and state.span is not None:
+            # Tracing on: the attempt's span is the upstream's parent (a new list: `sent` may
+            # be the cached merge).
+            state.url = target
+            sent = [item for item in sent if item[0].lower() not in _TRACE_HEADERS]
+            sent.extend(trace_headers(state.span))
         spec = timeouts or self.timeout
         fetched = await pool.request(
             method, target, sent, content, (spec.connect, spec.read, spec.pool), limit

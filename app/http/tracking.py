@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from opentelemetry.trace import Span
+
+from app.core.tracing import trace_headers
 
 
 @dataclass(slots=True)
@@ -19,6 +22,10 @@ class CallState:
     request_id: str | None = None
     # One key for every attempt of one call, so an upstream can tell a retry from a new call.
     idempotency_key: str | None = None
+    # Tracing on: the span of the attempt under way (`BaseApiProvider` opens and ends it); the
+    # client sends its context upstream and notes the URL it asked, for the span to show.
+    span: Span | None = None
+    url: object = None
 
 
 current_call: ContextVar[CallState | None] = ContextVar("current_call", default=None)
@@ -31,6 +38,11 @@ async def _count_attempt(request: httpx.Request) -> None:
         if state.request_id is not None:
             # Upstreams that log it let one fan-out be traced across services.
             request.headers["X-Request-ID"] = state.request_id
+        span = state.span
+        if span is not None:
+            state.url = request.url
+            for name, value in trace_headers(span):
+                request.headers[name] = value
 
 
 async def _record_status(response: httpx.Response) -> None:
