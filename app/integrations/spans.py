@@ -44,31 +44,36 @@ async def traced_attempt(
         outcome = await attempt()
     except BaseException:
         # Cancelled: the deadline's timer, or the client went away.
-        _wire(span, state, previous_status, show_url)
-        span.set_attribute("error.type", "cancelled")
-        span.set_status(StatusCode.ERROR)
-        span.end()
+        _end(span, _wire(state, previous_status, show_url), "cancelled")
         raise
-    _wire(span, state, previous_status, show_url)
-    if outcome.kind is not None:
-        span.set_attribute("error.type", outcome.kind.value)
-        span.set_status(StatusCode.ERROR)
-    span.end()
+    _end(span, _wire(state, previous_status, show_url), outcome.kind)
     return outcome
 
 
 def _wire(
-    span: Span, state: CallState, previous_status: int | None, show_url: Callable[[str], str]
-) -> None:
+    state: CallState, previous_status: int | None, show_url: Callable[[str], str]
+) -> dict[str, str | int]:
     """What the client saw of this attempt: its status and the URL it asked."""
     state.span = None
+    seen: dict[str, str | int] = {}
     status = state.status_code
     if status is None:
         state.status_code = previous_status
     else:
-        span.set_attribute("http.response.status_code", status)
+        seen["http.response.status_code"] = status
     if state.url is not None:
-        span.set_attribute("url.full", show_url(str(state.url)))
+        seen["url.full"] = show_url(str(state.url))
+    return seen
+
+
+def _end(span: Span, attributes: dict[str, str | int], error: ErrorKind | str | None) -> None:
+    # One `set_attributes`: the SDK locks and checks per call.
+    if error is not None:
+        attributes["error.type"] = error.value if isinstance(error, ErrorKind) else error
+        span.set_status(StatusCode.ERROR)
+    if attributes:
+        span.set_attributes(attributes)
+    span.end()
 
 
 def end_call_span(
