@@ -1,6 +1,6 @@
 """What tracing costs the service, per upstream call: off, and on with every request sampled.
 
-    .venv/bin/python -m bench.tracing_cost [--rounds 3] [--baseline-ref main]
+    .venv/bin/python -m bench.tracing_cost [--rounds 3] [--baseline-ref main] [--fanout]
 
 Runs the service (`app.main:app`, the 20 demo providers, SQLite call log) under uvicorn as
 `bench.run` does, server on CPU 0 and the upstream, wrk and the OTLP receiver on CPU 1, in
@@ -14,6 +14,11 @@ three variants, interleaved round by round:
 
 Reported: the server's CPU per upstream call at 16 connections (from /proc), req/s and the
 p50 at 1 connection; ratios are the median of each round's ratio to `before`.
+
+`--fanout` measures the fan-out alone instead, much less noisy: `ApiIntegrationManager.
+fetch_all` over the 20 demo providers in a process of its own per variant and round
+(`bench/tracing_worker.py`, pinned to CPU 0), its CPU per upstream call from
+`time.process_time` (every thread: the exporter's included, flushed inside the window).
 """
 
 import argparse
@@ -112,6 +117,22 @@ def measure(tree: Path, env: dict[str, str], args: argparse.Namespace, sink: str
     )
 
 
+def measure_fanout(tree: Path, env: dict[str, str], args: argparse.Namespace) -> Run:
+    worker = ROOT / "bench" / "tracing_worker.py"
+    cmd = [sys.executable, str(worker), "--upstream", env["DEMO_UPSTREAM_URL"]]
+    cmd += ["--fanouts", str(args.fanouts)]
+    out = subprocess.run(
+        taskset(cmd, "0" if args.pin else None),
+        cwd=tree,
+        env={**env, "PYTHONPATH": str(tree)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    value = float(out.split("cpu_us_per_call ")[1])
+    return Run(0.0, 0.0, value, 0.0)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.tracing_cost")
     parser.add_argument("--rounds", type=int, default=3)
@@ -119,6 +140,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency-duration", type=int, default=4)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--baseline-ref", default="main", help="git ref of `before`")
+    parser.add_argument("--fanout", action="store_true", help="the fan-out alone, in-process")
+    parser.add_argument("--fanouts", type=int, default=300, help="per round, with --fanout")
     parser.add_argument(
         "--pin", action=argparse.BooleanOptionalAction, default=(os.cpu_count() or 1) >= 2
     )
@@ -161,7 +184,10 @@ def main(argv: list[str] | None = None) -> None:
                 tree, extra = variants[label]
                 db = tmp / f"{label}-{number}.db"
                 env = {**base, **extra, "DATABASE_URL": f"sqlite:///{db}"}
-                results[label] = r = measure(tree, env, args, sink_url)
+                if args.fanout:
+                    results[label] = r = measure_fanout(tree, env, args)
+                else:
+                    results[label] = r = measure(tree, env, args, sink_url)
                 print(
                     f"round {number + 1}: {label}: {r.cpu_us_per_call:.1f} us CPU/upstream call, "
                     f"{r.rps:.1f} req/s @16, p50 {r.p50_ms:.2f} ms @1, "

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import httpx
 import orjson
-from opentelemetry.trace import Span
+from opentelemetry.trace import Span, get_current_span
 from pydantic import BaseModel, ValidationError
 
 from app.core import tracing
@@ -184,7 +184,14 @@ class BaseApiProvider(JsonRequests, ABC):
             names = self._param_names = tuple(self.parameters())
         tracer = tracing.tracer
         span: Span | None = None
-        if tracer is None:
+        unsampled = None
+        if tracer is not None:
+            current = get_current_span()
+            if current.get_span_context().is_valid and not current.is_recording():
+                # The request was not sampled, so no span below it would be: skip making them,
+                # and name the request's span upstream (its trace id, sampled flag off).
+                unsampled = state.span = current
+        if tracer is None or unsampled is not None:
             attempt = lambda: self._attempt(client, params)  # noqa: E731
         else:
             # A child of the current span (the fan-out's); each attempt is a child of this one.
@@ -213,6 +220,8 @@ class BaseApiProvider(JsonRequests, ABC):
         keep = kind is None or run.stale or kind is ErrorKind.VALIDATION_ERROR
         status_code = outcome.status_code or (state.status_code if run.attempts else None)
         trace_id, sampled = None, False
+        if unsampled is not None:
+            trace_id = tracing.trace_id_of(unsampled)
         if span is not None:
             trace_id = tracing.trace_id_of(span)
             sampled = span.get_span_context().trace_flags.sampled
