@@ -27,6 +27,7 @@ def traced_batch(pipeline: "Pipeline", batch: list[Entry], spill: bool) -> bool:
         context=Context(),  # a new trace, whatever the thread's context holds
         attributes={"calllog.rows": sum(len(entry.results) for entry in batch)},
         record_exception=False,
+        set_status_on_exception=False,
     ) as span:
         stored = pipeline.store(batch, spill)
         if pipeline.written > written:

@@ -122,7 +122,8 @@ class ApiIntegrationManager:
         with tracer.start_as_current_span(
             "fan-out",
             attributes={"fanout.request_id": request_id},
-            record_exception=False,  # an exception's text may hold what a client sent
+            record_exception=False,
+            set_status_on_exception=False,  # an exception's text may hold what a client sent
         ) as span:
             trace_id = tracing.trace_id_of(span)
             response = await self._fetch_all(
