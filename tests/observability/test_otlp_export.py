@@ -18,7 +18,7 @@ from app.observability.tracing import TracingConfigError, exporter_name
 from tests.conftest import make_settings
 from tests.observability.test_tracing import ViaHttpx
 from tests.security.helpers import LOOPBACK, serve
-from tests.security.servers import Answer, Upstream
+from tests.support.servers import Answer, ScriptedServer
 
 
 class Receiver(ThreadingHTTPServer):
@@ -87,7 +87,7 @@ async def test_spans_reach_a_real_otlp_http_receiver(
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
     monkeypatch.setenv("OTEL_SERVICE_NAME", "fanout-under-test")
     monkeypatch.delenv("OTEL_TRACES_EXPORTER", raising=False)
-    async with Upstream(lambda seen: Answer(200, b'{"ok": 1}')) as upstream:
+    async with ScriptedServer(lambda seen: Answer(200, b'{"ok": 1}')) as upstream:
         upstream_url = upstream.url
         settings = make_settings(sqlite_url, demo_upstream_url=upstream_url)
         app = create_app(settings, registry=ProviderRegistry([ViaHttpx]))

@@ -22,7 +22,8 @@ from app.main import create_app
 from app.models import ExternalApiLog
 from tests.conftest import make_settings
 from tests.security.helpers import LOOPBACK, serve
-from tests.security.servers import Answer, Seen, Upstream, poll
+from tests.support.polling import poll
+from tests.support.servers import Answer, ScriptedServer, Seen
 from tests.support.tracing import recording_spans
 
 TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
@@ -86,14 +87,14 @@ _SEEN: list[Seen] = []
 
 
 @pytest.fixture
-async def upstream() -> AsyncIterator[Upstream]:
-    async with Upstream(_script) as server:
+async def upstream() -> AsyncIterator[ScriptedServer]:
+    async with ScriptedServer(_script) as server:
         _SEEN.clear()
         server.seen = _SEEN
         yield server
 
 
-def _settings(database_url: str, upstream: Upstream, **overrides: object) -> Settings:
+def _settings(database_url: str, upstream: ScriptedServer, **overrides: object) -> Settings:
     return make_settings(
         database_url,
         demo_upstream_url=upstream.url,
@@ -140,7 +141,7 @@ def _children(spans: list[ReadableSpan], parent: ReadableSpan) -> list[ReadableS
 
 
 async def test_span_tree_of_a_fan_out_with_a_retry_and_a_failure(
-    sqlite_url: str, upstream: Upstream
+    sqlite_url: str, upstream: ScriptedServer
 ) -> None:
     incoming = f"00-{INCOMING_TRACE}-{INCOMING_PARENT}-01"
     with recording_spans() as exported:
@@ -196,7 +197,7 @@ async def test_span_tree_of_a_fan_out_with_a_retry_and_a_failure(
 
 
 async def test_every_upstream_sees_its_attempts_span_as_parent_on_both_paths(
-    sqlite_url: str, upstream: Upstream
+    sqlite_url: str, upstream: ScriptedServer
 ) -> None:
     with recording_spans() as exported:
         body, database_url = await _fetch(_settings(sqlite_url, upstream), {})
@@ -228,7 +229,7 @@ async def test_every_upstream_sees_its_attempts_span_as_parent_on_both_paths(
 
 
 async def test_the_call_log_writer_batches_are_traces_of_their_own(
-    sqlite_url: str, upstream: Upstream
+    sqlite_url: str, upstream: ScriptedServer
 ) -> None:
     with recording_spans() as exported:
         body, _ = await _fetch(_settings(sqlite_url, upstream), {})
@@ -249,7 +250,7 @@ async def test_the_call_log_writer_batches_are_traces_of_their_own(
 
 
 async def test_tracing_off_sends_no_traceparent_and_stores_no_trace_id(
-    sqlite_url: str, upstream: Upstream
+    sqlite_url: str, upstream: ScriptedServer
 ) -> None:
     assert tracing.tracer is None
     incoming = f"00-{INCOMING_TRACE}-{INCOMING_PARENT}-01"
@@ -260,7 +261,7 @@ async def test_tracing_off_sends_no_traceparent_and_stores_no_trace_id(
 
 
 async def test_an_invalid_incoming_traceparent_starts_a_new_trace(
-    sqlite_url: str, upstream: Upstream
+    sqlite_url: str, upstream: ScriptedServer
 ) -> None:
     with recording_spans() as exported:
         body, _ = await _fetch(
@@ -272,7 +273,7 @@ async def test_an_invalid_incoming_traceparent_starts_a_new_trace(
 
 
 async def test_an_unsampled_request_still_has_a_trace_id_sent_upstream(
-    sqlite_url: str, upstream: Upstream
+    sqlite_url: str, upstream: ScriptedServer
 ) -> None:
     # The caller decided not to sample: the default sampler follows its parent.
     incoming = f"00-{INCOMING_TRACE}-{INCOMING_PARENT}-00"
