@@ -18,6 +18,7 @@ from app.observability.tracing import TracingConfigError, exporter_name
 from tests.conftest import make_settings
 from tests.observability.test_tracing import ViaHttpx
 from tests.security.helpers import LOOPBACK, serve
+from tests.support.providers import demo_registry
 from tests.support.servers import Answer, ScriptedServer
 
 
@@ -115,7 +116,8 @@ async def test_no_exporter_configured_leaves_tracing_off(
 ) -> None:
     for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_TRACES_EXPORTER", "OTEL_SDK_DISABLED"):
         monkeypatch.delenv(name, raising=False)
-    app = create_app(make_settings(sqlite_url, demo_upstream_url="http://127.0.0.1:9"))
+    settings = make_settings(sqlite_url, demo_upstream_url="http://127.0.0.1:9")
+    app = create_app(settings, registry=demo_registry())
     async with serve(app, LOOPBACK):
         assert tracing.tracer is None
 
@@ -154,4 +156,4 @@ def test_an_exporter_we_do_not_ship_stops_start_up_saying_what_to_set(
     for key, value in environ.items():
         monkeypatch.setenv(key, value)
     with pytest.raises(TracingConfigError, match=names):
-        create_app(make_settings(sqlite_url))
+        create_app(make_settings(sqlite_url), registry=demo_registry())

@@ -15,6 +15,7 @@ from app.observability.metrics import Metrics
 from app.resilience.policy import build_policy, policy_defaults
 from app.resilience.runner import PolicyRunner
 from tests.conftest import api_client, make_settings
+from tests.support.providers import demo_registry
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
 
@@ -130,7 +131,8 @@ def test_bulkhead_occupancy_and_rate_limit_waits_are_read_at_scrape_time() -> No
 
 
 async def test_metrics_speak_openmetrics_to_a_scraper_that_asks(sqlite_url: str) -> None:
-    app = create_app(make_settings(sqlite_url, demo_upstream_url="http://127.0.0.1:9"))
+    settings = make_settings(sqlite_url, demo_upstream_url="http://127.0.0.1:9")
+    app = create_app(settings, registry=demo_registry())
     async for client in api_client(app):
         plain = await client.get("/metrics")
         asked = await client.get(
