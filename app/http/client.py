@@ -28,11 +28,10 @@ from yarl import URL
 
 from app.core.config import Settings
 from app.core.errors import ResponseTooLargeError, UpstreamStatusError
-from app.core.tracing import TRACEPARENT, TRACESTATE, trace_headers
 from app.http import body
 from app.http.aiohttp_transport import AiohttpTransport
 from app.http.pool import ConnectionPool, Fetched
-from app.http.tracking import CALL_TRACKING_HOOKS, current_call
+from app.http.tracking import CALL_TRACKING_HOOKS, current_call, with_trace_headers
 from app.http.urls import cache_key as _cache_key
 from app.http.urls import merged_headers as _merged_headers
 from app.http.urls import split_userinfo as _split_userinfo
@@ -54,8 +53,6 @@ class NoCookies(httpx.Cookies):
 _URL_CACHE_SIZE = 4096
 _REQUEST_ID = "X-Request-ID"
 _HEADER_SETS = 256  # distinct (client headers, provider headers) pairs: a handful in practice
-# Ours replace any a provider set, as httpx's path does (`tracking._count_attempt`).
-_TRACE_HEADERS = frozenset({TRACEPARENT, TRACESTATE})
 
 
 class HttpClient(httpx.AsyncClient):
@@ -213,11 +210,7 @@ class HttpClient(httpx.AsyncClient):
             request_id = state.request_id
         sent = self._headers_for(headers, request_id)
         if state is not None and state.span is not None:
-            # Tracing on: the attempt's span is the upstream's parent (a new list: `sent` may
-            # be the cached merge).
-            state.url = target
-            sent = [item for item in sent if item[0].lower() not in _TRACE_HEADERS]
-            sent.extend(trace_headers(state.span))
+            sent = with_trace_headers(state, target, sent)  # tracing on
         spec = timeouts or self.timeout
         fetched = await pool.request(
             method, target, sent, content, (spec.connect, spec.read, spec.pool), limit

@@ -12,7 +12,10 @@ from typing import Any
 import httpx
 from opentelemetry.trace import Span
 
-from app.core.tracing import trace_headers
+from app.core.tracing import TRACEPARENT, TRACESTATE, trace_headers
+
+# Ours replace any a provider set, on both paths.
+_TRACE_HEADERS = frozenset({TRACEPARENT, TRACESTATE})
 
 
 @dataclass(slots=True)
@@ -43,6 +46,18 @@ async def _count_attempt(request: httpx.Request) -> None:
             state.url = request.url
             for name, value in trace_headers(span):
                 request.headers[name] = value
+
+
+def with_trace_headers(
+    state: CallState, url: object, sent: list[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """The direct path's headers with the attempt's `traceparent`/`tracestate` (a new list:
+    `sent` may be the client's cached merge); notes the URL asked, for the attempt's span."""
+    assert state.span is not None, "only with tracing on"
+    state.url = url
+    headers = [item for item in sent if item[0].lower() not in _TRACE_HEADERS]
+    headers.extend(trace_headers(state.span))
+    return headers
 
 
 async def _record_status(response: httpx.Response) -> None:

@@ -32,7 +32,7 @@ from app.integrations import secrets
 from app.integrations.auth import Auth
 from app.integrations.schemas import ExternalResponse, ProviderInfo
 from app.integrations.sending import JsonRequests, as_object
-from app.integrations.spans import end_call_span, end_cancelled, traced_attempt
+from app.integrations.spans import SpanUrls, end_call_span, end_cancelled, traced_attempt
 from app.resilience.deadline import Deadline
 from app.resilience.policy import ProviderPolicy, build_policy, policy_defaults
 from app.resilience.runner import Outcome, PolicyRunner
@@ -76,7 +76,7 @@ class BaseApiProvider(JsonRequests, ABC):
         self._redirects = self.policy.follow_redirects == "same_origin"
         self._param_names: tuple[str, ...] | None = None
         self._span_name = f"provider {self.name}"
-        self._span_urls: dict[str, str] = {}  # URL asked -> as the attempt span shows it
+        self._span_url = SpanUrls()  # how its attempts' spans show the URLs asked
 
     @classmethod
     def preflight(cls, settings: Settings) -> None:
@@ -245,15 +245,6 @@ class BaseApiProvider(JsonRequests, ABC):
             trace_sampled=sampled,
         )
 
-    def _span_url(self, url: str) -> str:
-        """`url` as an attempt's span shows it: redacted, and cached (providers repeat theirs)."""
-        shown = self._span_urls.get(url)
-        if shown is None:
-            if len(self._span_urls) >= _SPAN_URLS:
-                self._span_urls.clear()
-            shown = self._span_urls[url] = redact_url(url)
-        return shown
-
     async def _attempt(self, client: HttpClient, params: Params) -> Outcome:
         """One try of `_fetch`, every exception mapped to a kind."""
         kind: ErrorKind | None = None
@@ -289,9 +280,6 @@ class BaseApiProvider(JsonRequests, ABC):
         if kind is not None and kind is not ErrorKind.VALIDATION_ERROR:
             data = None
         return Outcome(kind, message, data, status_code, retry_after)
-
-
-_SPAN_URLS = 256  # distinct URLs per provider whose redacted form is kept
 
 
 def _policy_timeout(policy: ProviderPolicy, settings: Settings) -> httpx.Timeout | None:

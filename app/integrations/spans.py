@@ -14,6 +14,24 @@ from opentelemetry.trace import Span, SpanKind, StatusCode, Tracer
 from app.core.errors import ErrorKind
 from app.http import CallState
 from app.resilience.runner import Outcome
+from app.security.redaction import redact_url
+
+_SPAN_URLS = 256  # distinct URLs per provider whose redacted form is kept
+
+
+class SpanUrls:
+    """A URL as an attempt's span shows it: redacted, and cached (providers repeat theirs)."""
+
+    def __init__(self) -> None:
+        self._shown: dict[str, str] = {}
+
+    def __call__(self, url: str) -> str:
+        shown = self._shown.get(url)
+        if shown is None:
+            if len(self._shown) >= _SPAN_URLS:
+                self._shown.clear()
+            shown = self._shown[url] = redact_url(url)
+        return shown
 
 
 async def traced_attempt(
