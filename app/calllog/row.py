@@ -36,4 +36,5 @@ def to_row(request_id: str, result: ExternalResponse) -> Row:
         "attempts": result.attempts,
         "breaker_state": result.breaker_state,
         "stale": result.stale,
+        "trace_id": result.trace_id,
     }

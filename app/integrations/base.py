@@ -16,8 +16,10 @@ from typing import Any, ClassVar
 
 import httpx
 import orjson
+from opentelemetry.trace import Span, get_current_span
 from pydantic import BaseModel, ValidationError
 
+from app.core import tracing
 from app.core.config import Settings
 from app.core.errors import (
     ErrorKind,
@@ -30,6 +32,7 @@ from app.integrations import secrets
 from app.integrations.auth import Auth
 from app.integrations.schemas import ExternalResponse, ProviderInfo
 from app.integrations.sending import JsonRequests, as_object
+from app.integrations.spans import SpanUrls, end_call_span, end_cancelled, traced_attempt
 from app.resilience.deadline import Deadline
 from app.resilience.policy import ProviderPolicy, build_policy, policy_defaults
 from app.resilience.runner import Outcome, PolicyRunner
@@ -72,6 +75,8 @@ class BaseApiProvider(JsonRequests, ABC):
         self._max_bytes = self.policy.max_response_bytes
         self._redirects = self.policy.follow_redirects == "same_origin"
         self._param_names: tuple[str, ...] | None = None
+        self._span_name = f"provider {self.name}"
+        self._span_url = SpanUrls()  # how its attempts' spans show the URLs asked
 
     @classmethod
     def preflight(cls, settings: Settings) -> None:
@@ -177,16 +182,50 @@ class BaseApiProvider(JsonRequests, ABC):
         names = self._param_names
         if names is None:
             names = self._param_names = tuple(self.parameters())
-        try:
-            run = await self.runner.run(
-                lambda: self._attempt(client, params), deadline, params, names
+        tracer = tracing.tracer
+        span: Span | None = None
+        unsampled = None
+        if tracer is not None:
+            current = get_current_span()
+            if current.get_span_context().is_valid and not current.is_recording():
+                # The request was not sampled, so no span below it would be: skip making them,
+                # and name the request's span upstream (its trace id, sampled flag off).
+                unsampled = state.span = current
+        if tracer is None or unsampled is not None:
+            attempt = lambda: self._attempt(client, params)  # noqa: E731
+        else:
+            # A child of the current span (the fan-out's); each attempt is a child of this one.
+            span = tracer.start_span(self._span_name, attributes={"fanout.provider": self.name})
+            parent = tracing.child_context(span)
+            attempt = lambda: traced_attempt(  # noqa: E731
+                lambda: self._attempt(client, params),
+                provider=self.name,
+                method=self.method,
+                state=state,
+                tracer=tracer,
+                parent=parent,
+                show_url=self._span_url,
             )
+        try:
+            run = await self.runner.run(attempt, deadline, params, names)
+        except BaseException:
+            if span is not None:
+                end_cancelled(span)
+            raise
         finally:
             current_call.reset(token)
         elapsed_ms = (time.perf_counter() - start) * 1000
         outcome = run.outcome
         kind, message, data = outcome.kind, outcome.message, outcome.data
         keep = kind is None or run.stale or kind is ErrorKind.VALIDATION_ERROR
+        status_code = outcome.status_code or (state.status_code if run.attempts else None)
+        trace_id, sampled = None, False
+        if unsampled is not None:
+            trace_id = tracing.trace_id_of(unsampled)
+        if span is not None:
+            trace_id = tracing.trace_id_of(span)
+            sampled = span.get_span_context().trace_flags.sampled
+            end_call_span(span, kind, status_code, run.attempts, run.stale, run.breaker_state)
         return ExternalResponse.model_construct(
             provider=self.name,
             success=kind is None,
@@ -195,13 +234,15 @@ class BaseApiProvider(JsonRequests, ABC):
             error_message=redact_text(message) if message else None,
             response_time_ms=round(elapsed_ms, 3),
             is_validation_error=kind is ErrorKind.VALIDATION_ERROR,
-            status_code=outcome.status_code or (state.status_code if run.attempts else None),
+            status_code=status_code,
             error_kind=kind,
             attempts=run.attempts,
             started_at=started_at,
             stale=run.stale,
             retry_at=run.retry_at,
             breaker_state=run.breaker_state,
+            trace_id=trace_id,
+            trace_sampled=sampled,
         )
 
     async def _attempt(self, client: HttpClient, params: Params) -> Outcome:

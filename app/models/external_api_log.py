@@ -95,3 +95,8 @@ class ExternalApiLog(Base):
     # whether `data` is a fallback shown beside the error rather than the upstream's answer.
     breaker_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
     stale: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+    # --- added by migration 0008 -------------------------------------------------------------
+    # The OpenTelemetry trace of the request (32 hex digits; null when tracing is off), also
+    # returned in the fetch response and sent upstream in `traceparent`.
+    trace_id: Mapped[str | None] = mapped_column(String(32), nullable=True)

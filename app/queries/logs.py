@@ -92,6 +92,7 @@ def to_log_row(row: ExternalApiLog) -> LogRow:
         breaker_state=row.breaker_state,
         stale=row.stale,
         created_at=as_utc(row.created_at),
+        trace_id=row.trace_id,
     )
 
 
