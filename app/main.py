@@ -6,6 +6,7 @@ module never reads the environment, so tests and tools import it freely.
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -33,6 +34,12 @@ from app.integrations.reuse import wants_store
 from app.observability.call_observer import CallObserver
 from app.observability.metrics import Metrics
 from app.observability.request_id import RequestIdMiddleware
+from app.observability.tracing import (
+    TracingMiddleware,
+    exporter_name,
+    start_tracing,
+    stop_tracing,
+)
 from app.resilience import compiled
 from app.resilience.admission import Admission
 from app.resilience.policy import check_policy_names, validate_policy_settings
@@ -62,6 +69,7 @@ def create_app(
     validate_policy_settings(settings)
     # A policy for a provider we do not have is a typo that would silently do nothing.
     check_policy_names(settings.provider_policies, registry.names)
+    exporter_name(os.environ)  # the OTEL_* variables ask for something we ship
     classes = with_secrets(
         [cls for cls in registry.classes() if settings.demo_providers_enabled or not _demo(cls)],
         settings,
@@ -72,6 +80,10 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            # First in, last out: the writer's final batches and the last requests are traced.
+            tracer_provider = start_tracing()
+            if tracer_provider is not None:
+                stack.push_async_callback(asyncio.to_thread, stop_tracing, tracer_provider)
             effective = settings
             if settings.demo_upstream_url is None and any(_demo(cls) for cls in classes):
                 simulator = Simulator(
@@ -148,6 +160,9 @@ def create_app(
         # FastAPI's pages load their scripts from a CDN; app/api/routes/docs.py serves ours.
         docs_url=None,
         redoc_url=None,
+        # Our own server span (TracingMiddleware) instead: FastAPI's would record query values,
+        # and its logs exception messages, should anything configure the global providers.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.include_router(api_router)
     app.mount("/dashboard/assets", dashboard.assets_app(), name="dashboard-assets")
@@ -159,6 +174,9 @@ def create_app(
     install_provider_enum(app, [cls.name for cls in classes])
     # After the provider enum: it wraps the schema that one builds.
     install_security(app, settings, [cls.name for cls in classes])
+    # Outside everything but admission: the server span covers the whole request, the
+    # security refusals included; a request shed under overload costs no span.
+    app.add_middleware(TracingMiddleware)
     admission = build_admission(settings)
     app.state.admission = admission
     if admission is not None:

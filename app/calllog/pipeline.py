@@ -21,11 +21,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from app.calllog.batch_spans import traced_batch
 from app.calllog.dbworker import DbWorker, describe_db_error
 from app.calllog.insert import BatchInsert
 from app.calllog.intake import Entry, Intake, settle
 from app.calllog.row import Row
 from app.calllog.spool import Spool, SpoolChunk, SpoolFullError
+from app.core import tracing
 
 logger = logging.getLogger(__name__)
 
@@ -165,6 +167,12 @@ class Pipeline:
 
     def _handle(self, batch: list[Entry], spill: bool) -> bool:
         """Database or spool; False when neither took the batch (it is queued again)."""
+        if tracing.tracer is None:
+            return self.store(batch, spill)
+        return traced_batch(self, batch, spill)
+
+    def store(self, batch: list[Entry], spill: bool) -> bool:
+        """`_handle`, untraced."""
         rows = [row for entry in batch for row in entry.build_rows()]
         deadline = time.monotonic() + self._commit_timeout_s
         if not spill and self._db_ready(deadline):

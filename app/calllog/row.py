@@ -39,4 +39,5 @@ def to_row(request_id: str, result: ExternalResponse) -> Row:
         "cache": result.cache,
         "coalesced": result.coalesced,
         "won_attempt": result.won_attempt,
+        "trace_id": result.trace_id,
     }

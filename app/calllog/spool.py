@@ -179,4 +179,6 @@ def decode_rows(payload: bytes) -> list[Row]:
     rows: list[Row] = orjson.loads(payload)
     for row in rows:
         row["created_at"] = datetime.fromisoformat(row["created_at"])
+        # Spooled before the column existed (0008): one batch may mix both.
+        row.setdefault("trace_id", None)
     return rows

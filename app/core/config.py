@@ -199,6 +199,11 @@ class Settings(BaseSettings):
     dashboard_refresh_s: int = Field(
         default=10, ge=1, le=3600, description="How often /dashboard refreshes itself."
     )
+    trace_url_template: str | None = Field(
+        default=None,
+        description="Where the dashboard links a request's trace: an http(s) URL with "
+        "{trace_id}, e.g. http://jaeger:16686/trace/{trace_id}. Unset: no link.",
+    )
 
     # --- security ---------------------------------------------------------------------------
     environment: Literal["development", "production"] = Field(
@@ -263,6 +268,18 @@ class Settings(BaseSettings):
             if url.startswith(prefix):
                 return "postgresql+psycopg://" + url[len(prefix) :]
         return url
+
+    @field_validator("trace_url_template")
+    @classmethod
+    def _trace_link(cls, template: str | None) -> str | None:
+        if not template:
+            return None
+        if not template.startswith(("http://", "https://")) or "{trace_id}" not in template:
+            raise ValueError(
+                "must be an http(s) URL containing {trace_id}, "
+                "e.g. http://jaeger:16686/trace/{trace_id}"
+            )
+        return template
 
 
 @lru_cache

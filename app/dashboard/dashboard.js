@@ -161,8 +161,26 @@ function renderErrors(items) {
       ev.preventDefault();
       showRequest(link.href);
     });
-    cell(tr, e.request_id ? link : "–");
+    const ids = cell(tr, e.request_id ? link : "–");
+    const trace = traceLink(e.trace_id);
+    if (trace) {
+      ids.append(" ");
+      ids.appendChild(trace);
+    }
   }
+}
+
+// TRACE_URL_TEMPLATE (e.g. a Jaeger or Tempo address) with the row's trace id in it.
+function traceLink(traceId) {
+  const template = document.body.dataset.traceUrl || "";
+  if (!template || !/^[0-9a-f]{32}$/.test(traceId || "")) return null;
+  const link = document.createElement("a");
+  link.href = template.replaceAll("{trace_id}", traceId);
+  link.textContent = "trace";
+  link.className = "trace";
+  link.target = "_blank";
+  link.rel = "noopener noreferrer";
+  return link;
 }
 
 async function showRequest(href) {

@@ -7,7 +7,6 @@ and read with `self.secret("token")`; an `auth` object (`app.integrations.auth`)
 every `request_json`.
 """
 
-import json
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -16,26 +15,23 @@ from typing import Any, ClassVar
 
 import httpx
 import orjson
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from app.core.config import Settings
-from app.core.errors import (
-    ErrorKind,
-    ProviderCallError,
-    UpstreamStatusError,
-    summarize_validation_error,
-)
+from app.core.errors import ErrorKind, UpstreamStatusError
 from app.http import CallState, HttpClient, current_call
 from app.integrations import secrets
 from app.integrations.auth import Auth
+from app.integrations.outcomes import failed
 from app.integrations.reuse import CacheResult, Reuse, leg_deadline, wants_store
 from app.integrations.schemas import ExternalResponse, ProviderInfo
 from app.integrations.sending import JsonRequests, as_object
+from app.integrations.spans import CallTrace, ProviderSpans
 from app.resilience.clock import SYSTEM_CLOCK, Clock
 from app.resilience.deadline import Deadline
 from app.resilience.policy import ProviderPolicy, build_policy, policy_defaults
 from app.resilience.response_cache import CacheStore, MemoryStore
-from app.resilience.runner import Outcome, PolicyRunner, RunResult
+from app.resilience.runner import Attempt, Outcome, PolicyRunner, RunResult
 from app.security.redaction import redact_data, redact_text, redact_url
 
 Params = Mapping[str, Any]
@@ -78,6 +74,7 @@ class BaseApiProvider(JsonRequests, ABC):
         # Its own store until `attach_cache` shares the app's (`create_app` does).
         store = MemoryStore(settings.cache_max_bytes) if wants_store(self.policy) else None
         self.reuse = Reuse(self.name, self.method, self.policy, store)
+        self._spans = ProviderSpans(self.name, self.method)
 
     def attach_cache(self, store: CacheStore, clock: Clock = SYSTEM_CLOCK) -> None:
         """Keep this provider's cached answers in `store` (shared by every provider)."""
@@ -186,23 +183,31 @@ class BaseApiProvider(JsonRequests, ABC):
         reuse = self.reuse
         cache: CacheResult | None = None
         coalesced = redacted = False
-        if not reuse.active:
-            run, state = await self._leg(client, params, request_id, deadline)
-        else:
-            # What the call sends, as the cache and coalescing key it: its declared parameters.
-            names = self._param_names
-            if names is None:
-                names = self._param_names = tuple(self.parameters())
-            key = reuse.key(self.endpoint, params, names)
-            reused = await reuse.call(
-                key,
-                lambda shared: self._leg(client, params, request_id, deadline, shared),
-                deadline,
-                bypass=not use_cache,
-            )
-            run, found = reused.run, reused.state
-            state = found if found is not None else CallState(request_id=request_id)
-            cache, coalesced, redacted = reused.cache, reused.coalesced, reused.redacted
+        # Its span covers the whole call: a cache hit or a coalesced call has one too.
+        trace = self._spans.start()
+        try:
+            if not reuse.active:
+                run, state = await self._leg(client, params, request_id, deadline, trace)
+            else:
+                # What the call sends, as the cache and coalescing key it: its parameters.
+                names = self._param_names
+                if names is None:
+                    names = self._param_names = tuple(self.parameters())
+                key = reuse.key(self.endpoint, params, names)
+                reused = await reuse.call(
+                    key,
+                    # The attempts' spans are children of the span of the caller making them.
+                    lambda shared: self._leg(client, params, request_id, deadline, trace, shared),
+                    deadline,
+                    bypass=not use_cache,
+                )
+                run, found = reused.run, reused.state
+                state = found if found is not None else CallState(request_id=request_id)
+                cache, coalesced, redacted = reused.cache, reused.coalesced, reused.redacted
+        except BaseException:
+            if trace is not None:
+                trace.cancelled()
+            raise
         elapsed_ms = (time.perf_counter() - start) * 1000
         breaker, outcome = self.runner.breaker, run.outcome
         kind, message, data = outcome.kind, outcome.message, outcome.data
@@ -210,7 +215,7 @@ class BaseApiProvider(JsonRequests, ABC):
         if keep and not redacted and data is not None:
             # The one redaction step for what is returned and stored (after validation).
             data = redact_data(data)
-        return ExternalResponse.model_construct(
+        result = ExternalResponse.model_construct(
             provider=self.name,
             success=kind is None,
             data=data if keep else None,
@@ -229,6 +234,9 @@ class BaseApiProvider(JsonRequests, ABC):
             coalesced=coalesced,
             won_attempt=run.won_attempt,
         )
+        if trace is not None:
+            trace.end(result)
+        return result
 
     async def _leg(
         self,
@@ -236,53 +244,31 @@ class BaseApiProvider(JsonRequests, ABC):
         params: Params,
         request_id: str,
         deadline: Deadline | None,
+        trace: CallTrace | None,
         shared: bool = False,
     ) -> tuple[RunResult, CallState]:
         """The call itself, under the policies, with its own record of what the wire saw."""
         state = CallState(request_id=request_id)
         token = current_call.set(state)
         limit, plan_at = leg_deadline(deadline, shared, self.settings.request_timeout_ms)
+        attempt: Attempt = lambda: self._attempt(client, params)  # noqa: E731
+        if trace is not None:
+            attempt = trace.wrap(attempt, state)
         try:
-            run = await self.runner.run(lambda: self._attempt(client, params), limit, plan_at)
+            run = await self.runner.run(attempt, limit, plan_at)
         finally:
             current_call.reset(token)
         return run, state
 
     async def _attempt(self, client: HttpClient, params: Params) -> Outcome:
-        """One try of `_fetch`, every exception mapped to a kind."""
-        kind: ErrorKind | None = None
-        message: str | None = None
+        """One try of `_fetch`, every exception mapped to a kind (`outcomes.failed`)."""
         data: dict[str, Any] | None = None
-        status_code: int | None = None
-        retry_after: str | None = None
         try:
             data = await self._fetch(client, params)
             self._check_response(data)
-        except ValidationError as exc:
-            kind, message = ErrorKind.VALIDATION_ERROR, summarize_validation_error(exc)
-        except httpx.TimeoutException as exc:
-            kind, message = ErrorKind.TIMEOUT, f"upstream timed out ({type(exc).__name__})"
-        except httpx.HTTPStatusError as exc:
-            status_code = exc.response.status_code
-            retry_after = exc.response.headers.get("retry-after")
-            kind, message = ErrorKind.HTTP_STATUS, f"upstream answered HTTP {status_code}"
-        except httpx.TransportError as exc:
-            kind, message = ErrorKind.CONNECTION_ERROR, _describe(exc)
-        except httpx.DecodingError:
-            # The whole body arrived; what it holds is unusable, as a body that is not JSON.
-            kind, message = ErrorKind.INVALID_JSON, "body could not be decoded (Content-Encoding)"
-        except UpstreamStatusError as exc:
-            kind, message = exc.kind, str(exc)
-            status_code, retry_after = exc.status_code, exc.retry_after
-        except ProviderCallError as exc:
-            kind, message = exc.kind, str(exc)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            kind, message = ErrorKind.INVALID_JSON, f"body is not valid JSON: {exc}"
         except Exception as exc:
-            kind, message = ErrorKind.PROVIDER_ERROR, _describe(exc)
-        if kind is not None and kind is not ErrorKind.VALIDATION_ERROR:
-            data = None
-        return Outcome(kind, message, data, status_code, retry_after)
+            return failed(exc, data)
+        return Outcome(None, None, data)
 
 
 def _policy_timeout(policy: ProviderPolicy, settings: Settings) -> httpx.Timeout | None:
@@ -297,8 +283,3 @@ def _policy_timeout(policy: ProviderPolicy, settings: Settings) -> httpx.Timeout
 
 def _json_object(payload: object) -> dict[str, Any]:
     return payload if isinstance(payload, dict) else as_object(payload)
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from app.core import tracing
 from app.core.errors import ErrorKind
 from app.core.ids import new_request_id
 from app.http import HttpClient
@@ -110,10 +111,67 @@ class ApiIntegrationManager:
 
         Each provider gets `params` with its own `provider_params` entry on top. `required`
         and `min_success` only judge the outcome (`quorum.judge`); `use_cache=False` makes
-        every provider call its upstream (answers are still stored).
+        every provider call its upstream (answers are still stored). With tracing on, the
+        fan-out is a span (a child of the request's) and each provider call one below it.
         """
         own = provider_params or {}
         request_id = request_id or new_request_id()
+        tracer = tracing.tracer
+        if tracer is None:
+            return await self._fetch_all(
+                client,
+                params,
+                own,
+                names,
+                timeout_ms,
+                request_id,
+                required,
+                min_success,
+                None,
+                use_cache,
+            )
+        with tracer.start_as_current_span(
+            "fan-out",
+            attributes={"fanout.request_id": request_id},
+            record_exception=False,
+            set_status_on_exception=False,  # an exception's text may hold what a client sent
+        ) as span:
+            trace_id = tracing.trace_id_of(span)
+            response = await self._fetch_all(
+                client,
+                params,
+                own,
+                names,
+                timeout_ms,
+                request_id,
+                required,
+                min_success,
+                trace_id,
+                use_cache,
+            )
+            summary = response.summary
+            span.set_attributes(
+                {
+                    "fanout.providers": summary.total,
+                    "fanout.succeeded": summary.succeeded,
+                    "fanout.failed": summary.failed,
+                }
+            )
+            return response
+
+    async def _fetch_all(
+        self,
+        client: HttpClient,
+        params: Mapping[str, Any],
+        own: Mapping[str, Mapping[str, Any]],
+        names: Sequence[str] | None,
+        timeout_ms: int | None,
+        request_id: str,
+        required: Sequence[str],
+        min_success: int | None,
+        trace_id: str | None,
+        use_cache: bool,
+    ) -> FetchResponse:
         selected = [self._providers[n] for n in names] if names else self.providers
         deadline_ms = self.deadline_ms(timeout_ms)
         started_at = datetime.now(UTC)
@@ -150,12 +208,18 @@ class ApiIntegrationManager:
             _result_of(task, provider, deadline_ms, elapsed_ms, started_at)
             for task, provider in zip(tasks, selected, strict=True)
         ]
+        if trace_id is not None:
+            for result in results:
+                # Calls the manager ended itself (cancelled at the deadline) made no span.
+                if result.trace_id is None:
+                    result.trace_id = trace_id
         if self._log_sink is not None:
             await self._log_sink.record(request_id, results)
         succeeded = sum(r.success for r in results)
         verdict = judge(results, required, min_success)
         return FetchResponse.model_construct(
             request_id=request_id,
+            trace_id=trace_id,
             results=results,
             summary=FetchSummary.model_construct(
                 total=len(results),

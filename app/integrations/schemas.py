@@ -73,6 +73,9 @@ class ExternalResponse(BaseModel):
         description="Which attempt (1-based, hedged attempts included) gave the answer.",
     )
     started_at: datetime = Field(exclude=True)
+    # Stored on the call's row; the response carries it once, beside `request_id`.
+    trace_id: str | None = Field(default=None, exclude=True)
+    trace_sampled: bool = Field(default=False, exclude=True)  # exported: exemplars may name it
 
 
 class FetchSummary(BaseModel):
@@ -93,6 +96,11 @@ class FetchResponse(BaseModel):
     """Every requested provider's result, in the order the providers were requested."""
 
     request_id: str
+    trace_id: str | None = Field(
+        default=None,
+        description="The OpenTelemetry trace of this request (32 hex digits), also stored on "
+        "every call-log row and sent upstream in `traceparent`; null when tracing is off.",
+    )
     results: list[ExternalResponse]
     summary: FetchSummary
     status_code: int = Field(default=200, exclude=True, description="200, 502 or 504.")

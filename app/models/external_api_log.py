@@ -104,3 +104,6 @@ class ExternalApiLog(Base):
     # (the migration tests) must not name a column those revisions lack.
     coalesced: Mapped[bool] = mapped_column(Boolean, server_default=false())
     won_attempt: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The OpenTelemetry trace of the request (32 hex digits; null when tracing is off), also
+    # returned in the fetch response and sent upstream in `traceparent`.
+    trace_id: Mapped[str | None] = mapped_column(String(32), nullable=True)

@@ -1,7 +1,9 @@
-"""Prometheus metrics of one app: provider calls, latency, breakers and the call-log path.
+"""Prometheus metrics of one app: provider calls, latency, policies and the call-log path.
 
 Each app owns its registry, so several apps in one process (tests) never collide. Call
 counters are fed by `CallObserver` off the event loop; everything else is read at scrape time.
+A call whose trace was sampled leaves its trace id as the exemplar of its call counter and
+latency bucket (shown in the OpenMetrics format only).
 """
 
 import dataclasses
@@ -27,6 +29,8 @@ _WRITER_COUNTERS = frozenset(
     {"written", "dropped", "failed_batches", "spooled", "replayed", "slow_batches"}
 )
 BREAKER_STATES = ("closed", "half_open", "open")
+# What a policy refuses before any network call (attempts == 0).
+REFUSALS = frozenset({"circuit_open", "rate_limited", "bulkhead_full"})
 
 
 class Metrics:
@@ -43,6 +47,24 @@ class Metrics:
             "Provider call latency as the template method measured it.",
             ["provider"],
             buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.retries = Counter(
+            "fanout_provider_retries",
+            "Attempts past the first of each provider call.",
+            ["provider"],
+            registry=self.registry,
+        )
+        self.fallbacks = Counter(
+            "fanout_provider_fallbacks",
+            "Failed calls answered with a fallback (stale=true: static value or last good one).",
+            ["provider"],
+            registry=self.registry,
+        )
+        self.refusals = Counter(
+            "fanout_policy_refusals",
+            "Calls a policy refused before any network call, by kind.",
+            ["provider", "kind"],
             registry=self.registry,
         )
         self._call_children: dict[tuple[str, str, str], Counter] = {}
@@ -71,11 +93,19 @@ class Metrics:
             if counter is None:
                 # `labels()` checks and locks on every call: half of this method's time.
                 counter = calls[key] = self.calls.labels(*key)
-            counter.inc()
+            trace_id = result.trace_id if result.trace_sampled else None
+            exemplar = {"trace_id": trace_id} if trace_id else None
+            counter.inc(exemplar=exemplar)
             histogram = latency.get(result.provider)
             if histogram is None:
                 histogram = latency[result.provider] = self.latency.labels(result.provider)
-            histogram.observe(result.response_time_ms / 1000)
+            histogram.observe(result.response_time_ms / 1000, exemplar=exemplar)
+            if result.attempts > 1:
+                self.retries.labels(result.provider).inc(result.attempts - 1)
+            if result.stale:
+                self.fallbacks.labels(result.provider).inc()
+            if result.attempts == 0 and kind in REFUSALS:
+                self.refusals.labels(result.provider, kind).inc()
 
 
 def breaker_state(provider: Any) -> str | None:
@@ -121,6 +151,7 @@ class _RuntimeCollector(Collector):
         yield from self._breakers()
         yield from self._admission()
         yield from self._cache()
+        yield from self._policies()
 
     def _admission(self) -> Iterable[Metric]:
         if self.admission is None:
@@ -210,3 +241,43 @@ class _RuntimeCollector(Collector):
                 family.add_metric([provider.name, result], float(value))
         if found:
             yield family
+
+    def _policies(self) -> Iterable[Metric]:
+        """Bulkhead occupancy and rate-limit waits of the providers that have those policies."""
+        in_flight = GaugeMetricFamily(
+            "fanout_bulkhead_in_flight", "Calls holding a bulkhead slot.", labels=["provider"]
+        )
+        limit = GaugeMetricFamily(
+            "fanout_bulkhead_limit", "Bulkhead slots (max_concurrency).", labels=["provider"]
+        )
+        waiting = GaugeMetricFamily(
+            "fanout_bulkhead_waiting", "Calls queued for a bulkhead slot.", labels=["provider"]
+        )
+        waits = CounterMetricFamily(
+            "fanout_rate_limit_waits",
+            "Calls that waited for an outbound rate-limit token.",
+            labels=["provider"],
+        )
+        waited = CounterMetricFamily(
+            "fanout_rate_limit_wait_seconds",
+            "Time calls spent waiting for an outbound rate-limit token.",
+            labels=["provider"],
+        )
+        bulkheads = buckets = False
+        for provider in self.providers:
+            runner = getattr(provider, "runner", None)
+            bulkhead = getattr(runner, "bulkhead", None)
+            if bulkhead is not None:
+                bulkheads = True
+                in_flight.add_metric([provider.name], float(bulkhead.in_flight))
+                limit.add_metric([provider.name], float(bulkhead.limit))
+                waiting.add_metric([provider.name], float(bulkhead.waiting))
+            bucket = getattr(runner, "bucket", None)
+            if bucket is not None:
+                buckets = True
+                waits.add_metric([provider.name], float(bucket.waits))
+                waited.add_metric([provider.name], bucket.waited_s)
+        if bulkheads:
+            yield from (in_flight, limit, waiting)
+        if buckets:
+            yield from (waits, waited)

@@ -95,6 +95,7 @@ def to_log_row(row: ExternalApiLog) -> LogRow:
         cache=row.cache,
         coalesced=row.coalesced,
         won_attempt=row.won_attempt,
+        trace_id=row.trace_id,
     )
 
 

@@ -21,6 +21,7 @@ _LOG_EXAMPLE: dict[str, Any] = {
     "breaker_state": "closed",
     "stale": False,
     "created_at": "2026-11-22T02:42:50.123456Z",
+    "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
 }
 
 
@@ -48,6 +49,10 @@ class LogRow(BaseModel):
     cache: str | None = Field(default=None, description="hit, miss, stale; null: no cache.")
     coalesced: bool = Field(default=False, description="Shared another request's call.")
     won_attempt: int | None = Field(default=None, description="The attempt that answered.")
+    trace_id: str | None = Field(
+        default=None,
+        description="The request's OpenTelemetry trace (32 hex digits); null when tracing was off.",
+    )
 
 
 class LogPage(BaseModel):

@@ -22,6 +22,11 @@ class Bulkhead:
         self._clock = clock
         self._waiters: deque[asyncio.Future[None]] = deque()
 
+    @property
+    def waiting(self) -> int:
+        """Calls queued for a slot (some may have just given up)."""
+        return len(self._waiters)
+
     def try_enter(self) -> bool:
         """Take a free slot at once, if there is one and nobody is queued before us."""
         if self.in_flight < self.limit and not self._waiters:

@@ -11,7 +11,7 @@ from app.resilience.clock import SYSTEM_CLOCK, Clock
 
 
 class TokenBucket:
-    __slots__ = ("_clock", "_tokens", "_updated", "burst", "rate")
+    __slots__ = ("_clock", "_tokens", "_updated", "burst", "rate", "waited_s", "waits")
 
     def __init__(self, rate_per_s: float, burst: int, clock: Clock = SYSTEM_CLOCK) -> None:
         if rate_per_s <= 0 or burst < 1:
@@ -21,6 +21,9 @@ class TokenBucket:
         self._clock = clock
         self._tokens = self.burst
         self._updated = clock.monotonic()
+        # Calls that waited for a token, and for how long in all: read by the metrics.
+        self.waits = 0
+        self.waited_s = 0.0
 
     def reserve(self, deadline: float) -> float | None:
         """Take a token: the seconds to wait for it, or None (nothing taken) past `deadline`."""
@@ -37,6 +40,9 @@ class TokenBucket:
             self._tokens = tokens
             return None
         self._tokens = tokens - 1
+        if wait > 0:
+            self.waits += 1
+            self.waited_s += wait
         return wait
 
     def wait_for_next(self) -> float:

@@ -31,3 +31,17 @@ def test_postgres_urls_use_psycopg3(scheme: str) -> None:
 def test_bad_values_are_refused_with_the_field_named() -> None:
     with pytest.raises(ValidationError, match="request_timeout_ms"):
         Settings(request_timeout_ms=0, _env_file=None)
+
+
+@pytest.mark.parametrize(
+    "template", ["jaeger:16686/trace/{trace_id}", "http://jaeger:16686/trace/", "javascript:x"]
+)
+def test_a_trace_link_template_must_be_a_web_address_with_the_trace_id(template: str) -> None:
+    with pytest.raises(ValidationError, match=r"trace_url_template[\s\S]*\{trace_id\}"):
+        Settings(trace_url_template=template, _env_file=None)
+
+
+def test_a_trace_link_template_is_kept_and_empty_means_none() -> None:
+    template = "https://tempo.example/explore?trace={trace_id}"
+    assert Settings(trace_url_template=template, _env_file=None).trace_url_template == template
+    assert Settings(trace_url_template="", _env_file=None).trace_url_template is None

@@ -327,3 +327,39 @@ def test_the_initial_window_grows_with_the_age_of_the_data(
             assert opened.locator("#window").input_value() == expected
         finally:
             context.close()
+
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+def test_a_failed_call_links_to_its_trace_through_the_template(
+    browser: Any, tmp_path: Path
+) -> None:
+    now = datetime.now(UTC)
+    traced = call(
+        "weather", 40.0, ago_s=_ago(now, 30), kind="timeout", status=None, request_id="req-t"
+    )
+    traced["trace_id"] = TRACE_ID
+    untraced = call("geocoding", 40.0, ago_s=_ago(now, 40), kind="timeout", status=None)
+    untraced["trace_id"] = None
+    url = f"sqlite:///{tmp_path / 'calls.db'}"
+    seed(url, [traced, untraced])
+    template = "http://jaeger.example:16686/trace/{trace_id}?uiFind=x&a=1"
+    with serving(url, trace_url_template=template) as served:
+        context, opened = _open(browser, f"{served}/dashboard?window=1h", 1280)
+        try:
+            links = opened.locator("#errors a.trace")
+            assert links.count() == 1  # the call stored without a trace id gets none
+            href = links.first.get_attribute("href")
+            assert href == template.replace("{trace_id}", TRACE_ID)
+            row = links.first.locator("xpath=ancestor::tr")
+            assert "weather" in row.inner_text()
+        finally:
+            context.close()
+    with serving(url) as served:  # no template: no link
+        context, opened = _open(browser, f"{served}/dashboard?window=1h", 1280)
+        try:
+            assert opened.locator("#errors tbody tr").count() == 2
+            assert opened.locator("#errors a.trace").count() == 0
+        finally:
+            context.close()

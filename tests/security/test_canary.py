@@ -3,7 +3,7 @@
 Providers send distinctive secrets (from `SecretStr` settings) to a real loopback upstream
 that echoes everything it received, and fail in every way `ErrorKind` knows. Then every
 response, every captured log line, every database row and every file the service wrote is
-searched: zero occurrences.
+searched, and every span the request made: zero occurrences.
 """
 
 import json
@@ -28,6 +28,7 @@ from tests.security.helpers import LOOPBACK, serve
 from tests.support.polling import poll
 from tests.support.ports import free_port
 from tests.support.servers import Answer, ScriptedServer, Seen
+from tests.support.tracing import recording_spans, span_text
 
 HEADER = "hdr-CANARY-7f3a9c1e5b"
 QUERY = "qs-CANARY-52b8d4e0aa"
@@ -205,10 +206,12 @@ async def test_no_secret_in_any_response_log_line_or_row(
     async def stored() -> bool:
         return _call_log_rows(database_url) >= expected_rows
 
-    async with serve(app, LOOPBACK) as http:
-        responses = await _fan_out(http)
-        await poll(stored, timeout_s=5.0)
-        responses += await _read_back(http, responses[0].json()["request_id"])
+    with recording_spans() as exported:
+        async with serve(app, LOOPBACK) as http:
+            responses = await _fan_out(http)
+            await poll(stored, timeout_s=5.0)
+            responses += await _read_back(http, responses[0].json()["request_id"])
+        spans = exported.get_finished_spans()
 
     results = {r["provider"]: r for r in responses[0].json()["results"]}
     for mode, kind in MODES.items():
@@ -230,6 +233,11 @@ async def test_no_secret_in_any_response_log_line_or_row(
     lines = [caplog.handler.format(record) for record in caplog.records]
     assert lines, "nothing was logged: the capture is not working"
     assert not _leaks("\n".join(lines))
+
+    # Spans were made for every attempt, the URL with its query's names but not their values.
+    urls = [str(s.attributes.get("url.full")) for s in spans if s.attributes and s.name == "GET"]
+    assert any("/drift?api_key=" in url for url in urls), urls
+    assert not _leaks(span_text(spans))
 
     assert not _leaks(_all_rows(database_url))
     written = _written_files(tmp_path)

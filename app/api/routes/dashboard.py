@@ -1,5 +1,6 @@
 """`GET /dashboard`: the page for people. Every asset ships in `app/dashboard`, no CDN."""
 
+import html
 from functools import lru_cache
 from pathlib import Path
 
@@ -22,7 +23,12 @@ def _page_template() -> str:
 @router.get("/dashboard", response_class=HTMLResponse)
 async def dashboard(settings: SettingsDep) -> HTMLResponse:
     """Serve the dashboard page: provider table, latency and failure chart, recent errors."""
-    page = _page_template().replace("{{REFRESH_S}}", str(settings.dashboard_refresh_s))
+    page = (
+        _page_template()
+        .replace("{{REFRESH_S}}", str(settings.dashboard_refresh_s))
+        # An attribute value: escaped, though the setting is the operator's own.
+        .replace("{{TRACE_URL}}", html.escape(settings.trace_url_template or "", quote=True))
+    )
     return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
 
 

@@ -1,7 +1,11 @@
-"""`GET /metrics`: Prometheus text format from the app's own registry."""
+"""`GET /metrics`: Prometheus text format from the app's own registry.
+
+A scraper that accepts OpenMetrics (Prometheus does, with exemplar storage on) gets it, and
+with it the exemplars: the trace id of a recent call beside the call counters and latency.
+"""
 
 from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import choose_encoder
 
 from app.observability.metrics import Metrics
 
@@ -12,4 +16,5 @@ router = APIRouter(tags=["health"])
 def metrics(request: Request) -> Response:
     """Expose calls, latency histograms, breaker states and call-log gauges for Prometheus."""
     source: Metrics = request.app.state.metrics
-    return Response(generate_latest(source.registry), media_type=CONTENT_TYPE_LATEST)
+    encode, media_type = choose_encoder(request.headers.get("accept", ""))
+    return Response(encode(source.registry), media_type=media_type)
