@@ -15,16 +15,19 @@ from app.state.shared import RedisState
 from tests.support.redis_server import RedisServer
 
 Make = Callable[[], Awaitable[StateBackend]]
+MakeRedis = Callable[[], Awaitable[RedisState]]
 
 
 @pytest.fixture
-async def redis_states(redis: RedisServer) -> AsyncIterator[Callable[[], Awaitable[RedisState]]]:
-    async with _redis_states(redis.url) as make:
+async def redis_states(
+    own_redis: RedisServer,
+) -> AsyncIterator[MakeRedis]:
+    async with _redis_states(own_redis.url) as make:
         yield make
 
 
 @asynccontextmanager
-async def _redis_states(url: str) -> AsyncIterator[Callable[[], Awaitable[RedisState]]]:
+async def _redis_states(url: str) -> AsyncIterator[MakeRedis]:
     made: list[RedisState] = []
 
     async def make() -> RedisState:
@@ -49,7 +52,7 @@ async def make(request: pytest.FixtureRequest) -> AsyncIterator[Make]:
 
         yield local
         return
-    server: RedisServer = request.getfixturevalue("redis")
+    server: RedisServer = request.getfixturevalue("own_redis")
     async with _redis_states(server.url) as made:
         yield made
 
@@ -144,7 +147,7 @@ async def test_a_client_limit_allows_its_burst_then_says_how_long_to_wait(make: 
 
 
 async def test_two_workers_share_quota_breaker_cache_and_client_limits(
-    redis_states: Callable[[], Awaitable[RedisState]],
+    redis_states: MakeRedis,
 ) -> None:
     a, b = await redis_states(), await redis_states()
     spec = BucketSpec(rate=0.01, burst=4)
@@ -159,7 +162,7 @@ async def test_two_workers_share_quota_breaker_cache_and_client_limits(
 
 
 async def test_one_fan_out_is_one_round_trip(
-    redis_states: Callable[[], Awaitable[RedisState]], monkeypatch: pytest.MonkeyPatch
+    redis_states: MakeRedis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import asyncio
 

@@ -15,11 +15,11 @@ TIMEOUT_S = 0.05
 
 
 @pytest.fixture
-async def workers(redis: RedisServer) -> AsyncIterator[Callable[[], Awaitable[RedisState]]]:
+async def workers(own_redis: RedisServer) -> AsyncIterator[Callable[[], Awaitable[RedisState]]]:
     made: list[RedisState] = []
 
     async def make() -> RedisState:
-        state = RedisState(redis.url, prefix="o", timeout_s=TIMEOUT_S, reconnect_s=0.05)
+        state = RedisState(own_redis.url, prefix="o", timeout_s=TIMEOUT_S, reconnect_s=0.05)
         await state.start()
         made.append(state)
         return state
@@ -45,14 +45,14 @@ def transitions(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 
 async def test_a_frozen_redis_costs_a_fan_out_at_most_the_bound_and_one_warning(
-    redis: RedisServer,
+    own_redis: RedisServer,
     workers: Callable[[], Awaitable[RedisState]],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.WARNING, "app.state.shared")
     state = await workers()
     spec = BucketSpec(rate=100.0, burst=100)
-    redis.pause()
+    own_redis.pause()
     try:
         started = time.perf_counter()
         answers = await asyncio.gather(*(state.admit(f"p{i}", spec, 2, 1.0) for i in range(20)))
@@ -69,7 +69,7 @@ async def test_a_frozen_redis_costs_a_fan_out_at_most_the_bound_and_one_warning(
         assert "degraded" in status.detail
         assert len(transitions(caplog)) == 1
     finally:
-        redis.resume()
+        own_redis.resume()
     await wait_until(lambda: not state.degraded)
     assert len(transitions(caplog)) == 2
     assert "answers again" in transitions(caplog)[1]
@@ -77,13 +77,13 @@ async def test_a_frozen_redis_costs_a_fan_out_at_most_the_bound_and_one_warning(
 
 
 async def test_a_restarted_redis_is_used_again_without_help(
-    redis: RedisServer, workers: Callable[[], Awaitable[RedisState]]
+    own_redis: RedisServer, workers: Callable[[], Awaitable[RedisState]]
 ) -> None:
     a, b = await workers(), await workers()
-    redis.stop()
+    own_redis.stop()
     opened = await a.admit("p", None, 2, 1.0)
     assert a.degraded
-    redis.start()  # the same port, empty: the script must be loaded again
+    own_redis.start()  # the same port, empty: the script must be loaded again
     await wait_until(lambda: not a.degraded and not b.degraded)
     opened = await a.admit("p", None, 2, 1.0)
     assert not a.degraded
@@ -92,12 +92,12 @@ async def test_a_restarted_redis_is_used_again_without_help(
 
 
 async def test_on_local_state_a_worker_takes_its_share_of_each_quota(
-    redis: RedisServer, workers: Callable[[], Awaitable[RedisState]]
+    own_redis: RedisServer, workers: Callable[[], Awaitable[RedisState]]
 ) -> None:
     await workers()
     second = await workers()
     assert second.live_workers == 2
-    redis.stop()
+    own_redis.stop()
     spec = BucketSpec(rate=0.01, burst=4)
     allowed = [(await second.admit("p", spec, 0, 0.1)).allowed for _ in range(4)]
     assert second.degraded
