@@ -51,18 +51,28 @@ class _Window:
         self.config = config
         self.period = (-1, -1)  # (epoch, generation) of the closed period it counts
         self.outcomes: deque[bool] = deque(maxlen=config.window)
+        self.failures = 0
 
     def record(self, period: tuple[int, int], failed: bool) -> str | None:
         """Count an outcome; the reason to trip when the window says so."""
-        if period < self.period:
-            return None  # a call of an older closed period
-        if period > self.period:
+        outcomes = self.outcomes
+        if period != self.period:
+            if period < self.period:
+                return None  # a call of an older closed period
             self.period = period
-            self.outcomes.clear()
-        self.outcomes.append(failed)
-        failures, calls = sum(self.outcomes), len(self.outcomes)
-        if calls >= self.config.min_calls and failures >= self.config.failure_rate * calls:
-            self.outcomes.clear()
+            outcomes.clear()
+            self.failures = 0
+        if not failed and not self.failures:  # the common case: nothing can trip
+            outcomes.append(False)
+            return None
+        if len(outcomes) == outcomes.maxlen and outcomes[0]:
+            self.failures -= 1
+        outcomes.append(failed)
+        self.failures += failed
+        calls = len(outcomes)
+        if calls >= self.config.min_calls and self.failures >= self.config.failure_rate * calls:
+            failures, self.failures = self.failures, 0
+            outcomes.clear()
             return f"{failures} of this worker's last {calls} calls failed"
         return None
 

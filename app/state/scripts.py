@@ -6,8 +6,11 @@ different machines agree on them. Lua numbers become integers in a reply: times 
 returned in microseconds.
 
 Ops (keys; args -> reply):
-  A admit    (bucket, breaker; probes, rate, burst, max_wait_s, ttl_ms)
-                 -> {allowed, state (-1: no breaker), generation, wait_us, retry_us, limited}
+  A admit    (bucket, breaker; probes, rate, burst, ttl_ms, n, max_wait_us x n)
+                 -> {state (-1: no breaker), generation, verdict x n}
+             n calls of one provider, in order: the breaker first, then the bucket (debt
+             allowed). A verdict >= 0 admits after waiting that many us; -1 is a refusal by the
+             breaker; -2 - w a refusal by the bucket, a token being w us away.
   T trip     (breaker; generation, open_s)                    -> {state, generation}
   P probe    (breaker; generation, failed, probes, open_s)    -> {state, generation}
   R release  (breaker; generation)                            -> {state, generation}
@@ -48,9 +51,7 @@ while a <= n do
   if op == 'A' then
     local bkey, rkey = KEYS[k], KEYS[k + 1]
     local probes, rate = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
-    local burst, maxwait = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
-    local ttl = ARGV[a + 5]
-    k, a = k + 2, a + 6
+    local burst, ttl, count = tonumber(ARGV[a + 3]), ARGV[a + 4], tonumber(ARGV[a + 5])
     local st, g, u, o = -1, 0, 0, 0
     if probes > 0 then
       st, g, u, o = breaker(rkey)
@@ -59,27 +60,31 @@ while a <= n do
         st, o = 2, 0
       end
     end
-    if st == 1 then
-      r = {0, 1, g, 0, 0, 0}
-    elseif st == 2 and o >= probes then
-      r = {0, 2, g, 0, 0, 0}
-    else
-      if st == 2 then redis.call('HSET', rkey, 'o', o + 1) end
-      local wait = 0
-      if rate > 0 then
-        local tokens = refill(bkey, rate, burst)
-        if tokens < 1 then wait = (1 - tokens) / rate end
-        if wait > maxwait then
-          if st == 2 then redis.call('HINCRBY', rkey, 'o', -1) end
-          r = {0, st, g, 0, math.floor(wait * 1000000), 1}
+    local probes_out, tokens = o, 0
+    if rate > 0 then tokens = refill(bkey, rate, burst) end
+    r = {st, g}
+    for i = 1, count do
+      local v = -1
+      if st ~= 1 and not (st == 2 and o >= probes) then
+        local wait = 0
+        if rate > 0 and tokens < 1 then wait = (1 - tokens) / rate end
+        local wait_us = math.floor(wait * 1000000)
+        if wait_us > tonumber(ARGV[a + 5 + i]) then
+          v = -2 - wait_us
         else
-          tokens = tokens - 1
+          if rate > 0 then tokens = tokens - 1 end
+          if st == 2 then o = o + 1 end
+          v = wait_us
         end
-        redis.call('HSET', bkey, 't', num(tokens), 'u', num(now))
-        redis.call('PEXPIRE', bkey, ttl)
       end
-      if r == nil then r = {1, st, g, math.floor(wait * 1000000), 0, 0} end
+      r[i + 2] = v
     end
+    if o ~= probes_out then redis.call('HSET', rkey, 'o', o) end
+    if rate > 0 then
+      redis.call('HSET', bkey, 't', num(tokens), 'u', num(now))
+      redis.call('PEXPIRE', bkey, ttl)
+    end
+    k, a = k + 2, a + 6 + count
   elseif op == 'T' or op == 'P' or op == 'R' then
     local key, gen = KEYS[k], tonumber(ARGV[a + 1])
     k = k + 1

@@ -41,6 +41,8 @@ class StateUnavailableError(Exception):
 
 
 _Op = tuple[str, list[str], list[Any], "asyncio.Future[Any]"]
+_Group = tuple[str, int, float, float]  # provider, probes, rate, burst
+_Waiter = tuple[int, "asyncio.Future[tuple[int, int, int]]"]  # max wait (us), answer
 
 
 class RedisState:
@@ -74,6 +76,7 @@ class RedisState:
         # Set by observability: this worker's metrics, published with every heartbeat.
         self.publisher: Callable[[], bytes] | None = None
         self._pending: list[_Op] = []
+        self._admits: dict[_Group, list[_Waiter]] = {}
         self._scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._maintainer: asyncio.Task[None] | None = None
@@ -144,40 +147,55 @@ class RedisState:
 
     # -- batching --------------------------------------------------------------------------
 
-    def _submit(self, op: str, keys: list[str], args: list[Any]) -> "asyncio.Future[Any]":
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._pending.append((op, keys, args, future))
+    def _schedule(self) -> None:
         if not self._scheduled:
             self._scheduled = True
             # After every task that is ready now has run: they all join this batch.
-            loop.call_soon(self._flush)
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _submit(self, op: str, keys: list[str], args: list[Any]) -> "asyncio.Future[Any]":
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append((op, keys, args, future))
+        self._schedule()
         return future
 
     def _flush(self) -> None:
+        admits, self._admits = self._admits, {}
         batch, self._pending, self._scheduled = self._pending, [], False
-        task = asyncio.get_running_loop().create_task(self._send(batch))
+        task = asyncio.get_running_loop().create_task(self._send(admits, batch))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _send(self, batch: list[_Op]) -> None:
+    async def _send(self, admits: dict[_Group, list[_Waiter]], batch: list[_Op]) -> None:
         keys: list[str] = []
         args: list[Any] = []
+        # A provider's admissions of the whole batch are one op: its keys read and written once.
+        for (name, probes, rate, burst), waiters in admits.items():
+            keys += [self.key("rl", name), self.key("br", name)]
+            ttl_ms = math.ceil(burst / rate * 1000) + 60_000 if rate else 60_000
+            args += ["A", probes, rate, burst, ttl_ms, len(waiters)]
+            args += [max_wait_us for max_wait_us, _ in waiters]
         for op, op_keys, op_args, _ in batch:
             keys += op_keys
             args.append(op)
             args += op_args
+        futures = [f for waiters in admits.values() for _, f in waiters] + [f for *_, f in batch]
         try:
             if self.degraded:
                 raise StateUnavailableError
             replies = await asyncio.wait_for(self._script(keys=keys, args=args), self.timeout_s)
         except (*_FAILURES, StateUnavailableError) as exc:
             self._degrade(exc)
-            for *_, future in batch:
+            for future in futures:
                 if not future.done():
                     future.set_exception(StateUnavailableError())
             return
-        for (*_, future), reply in zip(batch, replies, strict=True):
+        for waiters, reply in zip(admits.values(), replies, strict=False):
+            state, generation = reply[0], reply[1]
+            for (_, future), verdict in zip(waiters, reply[2:], strict=True):
+                if not future.done():
+                    future.set_result((state, generation, verdict))
+        for (*_, future), reply in zip(batch, replies[len(admits) :], strict=True):
             if not future.done():
                 future.set_result(reply)
 
@@ -192,27 +210,27 @@ class RedisState:
     async def admit(
         self, name: str, bucket: BucketSpec | None, probes: int, max_wait_s: float
     ) -> Admission:
+        if self.degraded:
+            return self.local.admit_now(name, bucket, probes, max_wait_s)
         epoch = self.epoch
         rate, burst = (bucket.rate, bucket.burst) if bucket is not None else (0.0, 0.0)
-        # Past refilling time a bucket is full: Redis may forget it then.
-        ttl_ms = math.ceil(burst / rate * 1000) + 60_000 if rate else 60_000
+        future: asyncio.Future[tuple[int, int, int]] = asyncio.get_running_loop().create_future()
+        group = (name, probes, rate, burst)
+        waiters = self._admits.get(group)
+        if waiters is None:
+            waiters = self._admits[group] = []
+        waiters.append((max(0, int(max_wait_s * 1e6)), future))
+        self._schedule()
         try:
-            allowed, state, generation, wait_us, retry_us, limited = await self._call(
-                "A",
-                [self.key("rl", name), self.key("br", name)],
-                [probes, rate, burst, max(0.0, max_wait_s), ttl_ms],
-            )
+            state, generation, verdict = await future
         except StateUnavailableError:
             return self.local.admit_now(name, bucket, probes, max_wait_s)
-        return Admission(
-            bool(allowed),
-            STATES[state] if state >= 0 else None,
-            generation if allowed else -1,
-            wait_us / 1e6,
-            retry_us / 1e6,
-            epoch,
-            rate_limited=bool(limited),
-        )
+        seen = STATES[state] if state >= 0 else None
+        if verdict >= 0:
+            return Admission(True, seen, generation, verdict / 1e6, 0.0, epoch)
+        if verdict == -1:
+            return Admission(False, seen, -1, 0.0, 0.0, epoch)
+        return Admission(False, seen, -1, 0.0, (-2 - verdict) / 1e6, epoch, rate_limited=True)
 
     async def _breaker_op(
         self, op: str, name: str, admission: Admission, args: list[Any]
