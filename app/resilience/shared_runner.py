@@ -113,7 +113,9 @@ class SharedPolicyRunner:
     ) -> RunResult:
         """Apply the policies around `attempt`, as `PolicyRunner.run` does."""
         deadline = self.inner.deadline(request_deadline)
-        max_wait = deadline.at - self.clock.monotonic()
+        # A token is the deployment's: one taken for a call that then has no time left to go
+        # out is lost to every worker. Waiting at most half the budget leaves the other half.
+        max_wait = (deadline.at - self.clock.monotonic()) / 2
         admission = await self.state.admit(self.name, self._bucket, self._probes, max_wait)
         self._saw(admission.breaker, "seen at admission")
         if not admission.allowed:
