@@ -34,7 +34,7 @@ POLICY: dict[str, Any] = {"rate_limit_per_s": 1_000_000.0, "rate_limit_burst": 1
 async def measure(
     base_url: str, redis_url: str, redis_pid: int, concurrency: int, steps: int, rounds: int
 ) -> dict[str, dict[str, list[float]]]:
-    settings = Settings(_env_file=None, demo_upstream_url=base_url)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, demo_upstream_url=base_url)
     client = create_http_client(settings)
     state = RedisState(redis_url, prefix="bench", timeout_s=0.05, reconnect_s=0.5)
     await state.start()

@@ -52,7 +52,7 @@ class _Probe(DemoProvider):
 
 
 def _provider(name: str, policy: dict[str, Any], upstream: str) -> _Probe:
-    settings = Settings(_env_file=None, demo_upstream_url=upstream)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, demo_upstream_url=upstream)
     cls = type(name, (_Probe,), {"name": name, "policy_overrides": {"retries": 0, **policy}})
     provider: _Probe = cls(settings)
     return provider
@@ -61,7 +61,7 @@ def _provider(name: str, policy: dict[str, Any], upstream: str) -> _Probe:
 async def worker(
     mode: str, upstream: str, redis_url: str | None, start: float, secs: float, timeout_s: float
 ) -> None:
-    settings = Settings(_env_file=None, demo_upstream_url=upstream)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, demo_upstream_url=upstream)
     client = create_http_client(settings)
     name, policy, loops = ("limited", QUOTA, 8) if mode == "quota" else ("flaky", BREAKER, 4)
     provider = _provider(name, policy, upstream)

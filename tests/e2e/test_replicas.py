@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -128,13 +129,13 @@ async def test_quotas_breakers_and_rows_hold_across_replicas_and_workers(
 ) -> None:
     seen = upstream[1]
     turn = itertools.cycle(services)
-    answers: list[dict[str, object]] = []
+    answers: list[dict[str, Any]] = []
     async with httpx.AsyncClient(timeout=10) as client:
 
-        async def fetch(provider: str, timeout_ms: int = 2000) -> dict[str, object]:
+        async def fetch(provider: str, timeout_ms: int = 2000) -> dict[str, Any]:
             url = f"{next(turn)}/integrations/fetch"
-            params = {"providers": provider, "timeout_ms": timeout_ms}
-            body: dict[str, object] = (await client.get(url, params=params)).json()
+            params: dict[str, str | int] = {"providers": provider, "timeout_ms": timeout_ms}
+            body: dict[str, Any] = (await client.get(url, params=params)).json()
             answers.append(body)
             return body
 
@@ -152,7 +153,7 @@ async def test_quotas_breakers_and_rows_hold_across_replicas_and_workers(
         assert seen["weather"] <= allowed + 1, (seen["weather"], allowed)
         kinds = Counter(
             (r["results"][0]["error_kind"], r["results"][0]["attempts"]) for r in answers
-        )  # type: ignore[index]
+        )
         assert seen["weather"] >= 0.8 * allowed, (seen["weather"], allowed, kinds)
 
         # Every call fails: the first worker whose window of 4 fills opens it for all.
@@ -162,9 +163,9 @@ async def test_quotas_breakers_and_rows_hold_across_replicas_and_workers(
         assert 4 <= reached <= 4 + 4 * 3
         later = [await fetch("news_headlines") for _ in range(24)]
         assert seen["news_headlines"] == reached
-        assert {r["results"][0]["error_kind"] for r in later} == {"circuit_open"}  # type: ignore[index]
+        assert {r["results"][0]["error_kind"] for r in later} == {"circuit_open"}
 
-    expected = {(str(a["request_id"]), a["results"][0]["provider"]) for a in answers}  # type: ignore[index]
+    expected = {(str(a["request_id"]), a["results"][0]["provider"]) for a in answers}
     engine = create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://", 1))
     try:
         deadline = time.monotonic() + 20

@@ -15,7 +15,7 @@ from app.resilience.shared_runner import SharedPolicyRunner
 from app.state.shared import RedisState
 from tests.support.redis_server import RedisServer
 
-DEFAULTS = policy_defaults(Settings(_env_file=None))  # type: ignore[call-arg]
+DEFAULTS = policy_defaults(Settings(_env_file=None))
 Make = Callable[..., Awaitable[SharedPolicyRunner]]
 
 
