@@ -7,12 +7,16 @@ so `sum without (worker) (...)` in Prometheus is the deployment's figure whichev
 or replica the load balancer picked.
 """
 
+import asyncio
 from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
+from redis.exceptions import RedisError
+
+from app.state.shared import RedisState
 
 
 class _Fixed(Collector):
@@ -38,3 +42,23 @@ def merge(expositions: dict[str, bytes]) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Fixed(families.values()))
     return generate_latest(registry)
+
+
+async def published(state: RedisState) -> dict[str, bytes]:
+    """Every other live worker's last published metrics, by worker id (none while degraded)."""
+    if state.degraded:
+        return {}
+    try:
+        workers = await asyncio.wait_for(
+            state.redis.zrange(state.key("workers"), 0, -1), state.timeout_s
+        )
+        names = [w.decode() if isinstance(w, bytes) else str(w) for w in workers]
+        others = [w for w in names if w != state.worker_id]
+        if not others:
+            return {}
+        texts = await asyncio.wait_for(
+            state.redis.mget([state.key("metrics", w) for w in others]), state.timeout_s
+        )
+    except (RedisError, OSError, TimeoutError):
+        return {}  # a scrape still answers, with this worker's own series
+    return {w: t for w, t in zip(others, texts, strict=True) if isinstance(t, bytes)}

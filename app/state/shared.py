@@ -55,14 +55,14 @@ class RedisState:
         reconnect_s: float,
         worker_id: str | None = None,
     ) -> None:
-        self._redis = Redis.from_url(
+        self.redis = Redis.from_url(
             url,
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
             # Our own bound and fallback replace retries: a retry would only add waiting.
             retry=Retry(NoBackoff(), 0),
         )
-        self._script = self._redis.register_script(BATCH)
+        self._script = self.redis.register_script(BATCH)
         self.prefix = prefix
         self.timeout_s = timeout_s
         self.reconnect_s = reconnect_s
@@ -99,9 +99,9 @@ class RedisState:
             # Leave the live set now rather than when the window passes.
             with contextlib.suppress(*_FAILURES):
                 await asyncio.wait_for(
-                    self._redis.zrem(self.key("workers"), self.worker_id), self.timeout_s
+                    self.redis.zrem(self.key("workers"), self.worker_id), self.timeout_s
                 )
-        await self._redis.aclose()
+        await self.redis.aclose()
 
     async def _maintain(self) -> None:
         while True:
@@ -292,22 +292,3 @@ class RedisState:
         else:
             detail = f"shared through Redis ({self.live_workers} live workers)"
         return StateStatus("redis", self.degraded, self.live_workers, self.fallbacks, detail)
-
-    async def worker_metrics(self) -> dict[str, bytes]:
-        """Every other live worker's last published metrics, by worker id (empty if degraded)."""
-        if self.degraded:
-            return {}
-        try:
-            workers = await asyncio.wait_for(
-                self._redis.zrange(self.key("workers"), 0, -1), self.timeout_s
-            )
-            names = [w.decode() if isinstance(w, bytes) else str(w) for w in workers]
-            others = [w for w in names if w != self.worker_id]
-            if not others:
-                return {}
-            texts = await asyncio.wait_for(
-                self._redis.mget([self.key("metrics", w) for w in others]), self.timeout_s
-            )
-        except _FAILURES:
-            return {}
-        return {w: t for w, t in zip(others, texts, strict=True) if isinstance(t, bytes)}

@@ -12,7 +12,7 @@ from prometheus_client.exposition import choose_encoder
 from starlette.concurrency import run_in_threadpool
 
 from app.observability.metrics import Metrics
-from app.observability.shared_metrics import merge
+from app.observability.shared_metrics import merge, published
 
 router = APIRouter(tags=["health"])
 
@@ -26,6 +26,6 @@ async def metrics(request: Request) -> Response:
         encode, media_type = choose_encoder(request.headers.get("accept", ""))
         return Response(await run_in_threadpool(encode, source.registry), media_type=media_type)
     own = await run_in_threadpool(source.exposition)
-    expositions = {shared.worker_id: own, **await shared.worker_metrics()}
+    expositions = {shared.worker_id: own, **await published(shared)}
     body = await run_in_threadpool(merge, expositions)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
