@@ -12,6 +12,7 @@ from app.resilience.deadline import Deadline
 from app.resilience.policy import build_policy, policy_defaults
 from app.resilience.runner import Outcome, RunResult
 from app.resilience.shared_runner import SharedPolicyRunner
+from app.state import InProcessState
 from app.state.shared import RedisState
 from tests.support.redis_server import RedisServer
 
@@ -117,3 +118,16 @@ async def test_the_fallback_cache_is_one_copy_for_the_deployment(worker: Make) -
     assert stale.outcome.data == {"v": 1}
     other = await b.run(fails, deadline(), {"city": "Busan"}, ("city",))
     assert not other.stale
+
+
+async def test_a_shared_token_is_waited_for_at_most_half_the_budget() -> None:
+    # A token taken by a call with no time left to go out would be lost to every worker.
+    policy = build_policy(
+        "p", DEFAULTS, {}, {"rate_limit_per_s": 1.0, "rate_limit_burst": 1, "retries": 0}
+    )
+    runner = SharedPolicyRunner("p", policy, state=InProcessState())
+    assert (await runner.run(ok, Deadline.after(1500))).outcome.kind is None
+    # The next token is 1 s away: within the 1.5 s budget, but not within half of it.
+    refused = await runner.run(ok, Deadline.after(1500))
+    assert refused.outcome.kind is ErrorKind.RATE_LIMITED
+    assert refused.attempts == 0
