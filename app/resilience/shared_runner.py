@@ -138,8 +138,16 @@ class SharedPolicyRunner:
                 self._later(self.state.release(self.name, admission))
             raise
         if self.breaker is not None:
-            await self._outcome(admission, result, deadline)
+            if admission.breaker == BreakerState.CLOSED and result.outcome.kind is None:
+                # The common case, without a coroutine: a success in the closed state.
+                window = self._window
+                assert window is not None
+                window.record((admission.epoch, admission.permit), False)
+            else:
+                await self._outcome(admission, result, deadline)
             result.breaker_state = self.breaker.state
+        if self.policy.fallback == "none":
+            return result
         return await self._finish(result, params, key_names)
 
     async def _outcome(self, admission: Admission, result: RunResult, deadline: Deadline) -> None:

@@ -22,7 +22,8 @@ class BucketSpec:
     burst: float
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one is made per call, and a frozen dataclass's __init__ costs twice as much.
+@dataclass(slots=True)
 class Admission:
     """The answer to "may this call go out, and when?"."""
 
