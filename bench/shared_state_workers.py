@@ -71,6 +71,7 @@ async def worker(
         await state.start()
         provider.share_state(state)
     seen_open: float | None = None
+    outcomes: Counter[str] = Counter()
     await asyncio.sleep(max(0.0, start - time.time()))
 
     async def loop() -> None:
@@ -79,6 +80,7 @@ async def worker(
             result = await provider.execute(
                 client, {}, request_id="b", deadline=Deadline.after(1000)
             )
+            outcomes[f"{result.error_kind or 'ok'}/{result.attempts}"] += 1
             if seen_open is None and result.breaker_state == "open":
                 seen_open = time.time()
             if result.error_kind is not None and result.attempts == 0:
@@ -89,7 +91,8 @@ async def worker(
                 await asyncio.sleep(min(wait, 1.0))
 
     await asyncio.gather(*(loop() for _ in range(loops)))
-    print(json.dumps({"pid": os.getpid(), "seen_open": seen_open}), flush=True)
+    report = {"pid": os.getpid(), "seen_open": seen_open, "outcomes": outcomes}
+    print(json.dumps(report), flush=True)
     if state is not None:
         await state.close()
     await client.aclose()
@@ -130,7 +133,13 @@ async def run(args: argparse.Namespace, mode: str, redis_url: str | None) -> dic
         inside = [a for a in arrivals if start <= a[0] < start + args.seconds]
         bound = QUOTA["rate_limit_per_s"] * args.seconds + QUOTA["rate_limit_burst"]
         per_worker = Counter(a[2] for a in inside)
-        return {"arrived": len(inside), "bound": bound, "per_worker": sorted(per_worker.values())}
+        outcomes = sum((Counter(o["outcomes"]) for o in outputs), Counter())
+        return {
+            "arrived": len(inside),
+            "bound": bound,
+            "per_worker": sorted(per_worker.values()),
+            "outcomes": dict(outcomes),
+        }
     opened = min(o["seen_open"] for o in outputs if o["seen_open"] is not None)
     failing = [a for a in arrivals if start + FAIL_AT <= a[0] < start + RECOVER_AT]
     after_open = [a for a in failing if a[0] > opened]
@@ -187,7 +196,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\n{args.workers} workers, {args.variant} state, REDIS_TIMEOUT_MS={args.timeout_ms}")
     print(
         f"quota 20/s burst 10 for {args.seconds:g} s: {quota['arrived']} calls reached the "
-        f"upstream, bound {quota['bound']:g} ({share:.1%}); per worker {quota['per_worker']}"
+        f"upstream, bound {quota['bound']:g} ({share:.1%}); per worker {quota['per_worker']}; "
+        f"calls by outcome/attempts: {quota['outcomes']}"
     )
     if breaker is not None:
         print(f"breaker: {json.dumps(breaker)}")

@@ -6,11 +6,11 @@ different machines agree on them. Lua numbers become integers in a reply: times 
 returned in microseconds.
 
 Ops (keys; args -> reply):
-  A admit    (bucket, breaker; probes, rate, burst, ttl_ms, n, max_wait_us x n)
-                 -> {state (-1: no breaker), generation, verdict x n}
-             n calls of one provider, in order: the breaker first, then the bucket (debt
-             allowed). A verdict >= 0 admits after waiting that many us; -1 is a refusal by the
-             breaker; -2 - w a refusal by the bucket, a token being w us away.
+  A admit    (bucket, breaker; probes, rate, burst, ttl_ms, n, max_wait_us)
+                 -> {state (-1: no breaker), generation, passed, allowed, tokens_e6}
+             n calls of one provider, in order: the first `passed` pass the breaker, the first
+             `allowed` of those get a token (debt allowed) within max_wait; `tokens_e6` is the
+             bucket before them (millionths), from which the caller works out each wait.
   T trip     (breaker; generation, open_s)                    -> {state, generation}
   P probe    (breaker; generation, failed, probes, open_s)    -> {state, generation}
   R release  (breaker; generation)                            -> {state, generation}
@@ -51,7 +51,9 @@ while a <= n do
   if op == 'A' then
     local bkey, rkey = KEYS[k], KEYS[k + 1]
     local probes, rate = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
-    local burst, ttl, count = tonumber(ARGV[a + 3]), ARGV[a + 4], tonumber(ARGV[a + 5])
+    local burst, ttl = tonumber(ARGV[a + 3]), ARGV[a + 4]
+    local count, maxwait = tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6]) / 1000000
+    k, a = k + 2, a + 7
     local st, g, u, o = -1, 0, 0, 0
     if probes > 0 then
       st, g, u, o = breaker(rkey)
@@ -60,31 +62,23 @@ while a <= n do
         st, o = 2, 0
       end
     end
-    local probes_out, tokens = o, 0
-    if rate > 0 then tokens = refill(bkey, rate, burst) end
-    r = {st, g}
-    for i = 1, count do
-      local v = -1
-      if st ~= 1 and not (st == 2 and o >= probes) then
-        local wait = 0
-        if rate > 0 and tokens < 1 then wait = (1 - tokens) / rate end
-        local wait_us = math.floor(wait * 1000000)
-        if wait_us > tonumber(ARGV[a + 5 + i]) then
-          v = -2 - wait_us
-        else
-          if rate > 0 then tokens = tokens - 1 end
-          if st == 2 then o = o + 1 end
-          v = wait_us
-        end
-      end
-      r[i + 2] = v
+    local passed = count
+    if st == 1 then
+      passed = 0
+    elseif st == 2 then
+      passed = math.max(0, math.min(count, probes - o))
     end
-    if o ~= probes_out then redis.call('HSET', rkey, 'o', o) end
+    local allowed, tokens = passed, 0
     if rate > 0 then
-      redis.call('HSET', bkey, 't', num(tokens), 'u', num(now))
+      tokens = refill(bkey, rate, burst)
+      -- Call i (from 0) waits (i + 1 - tokens) / rate: those within maxwait are admitted.
+      local fit = math.floor(tokens - 1 + maxwait * rate + 1e-9) + 1
+      allowed = math.max(0, math.min(passed, fit))
+      redis.call('HSET', bkey, 't', num(tokens - allowed), 'u', num(now))
       redis.call('PEXPIRE', bkey, ttl)
     end
-    k, a = k + 2, a + 6 + count
+    if st == 2 and allowed > 0 then redis.call('HSET', rkey, 'o', o + allowed) end
+    r = {st, g, passed, allowed, math.floor(tokens * 1000000)}
   elseif op == 'T' or op == 'P' or op == 'R' then
     local key, gen = KEYS[k], tonumber(ARGV[a + 1])
     k = k + 1

@@ -42,7 +42,8 @@ class StateUnavailableError(Exception):
 
 _Op = tuple[str, list[str], list[Any], "asyncio.Future[Any]"]
 _Group = tuple[str, int, float, float]  # provider, probes, rate, burst
-_Waiter = tuple[int, "asyncio.Future[tuple[int, int, int]]"]  # max wait (us), answer
+# A provider's admissions in this batch: [shortest max wait (us), how many, their answer].
+_Pending = list[Any]
 
 
 class RedisState:
@@ -76,7 +77,7 @@ class RedisState:
         # Set by observability: this worker's metrics, published with every heartbeat.
         self.publisher: Callable[[], bytes] | None = None
         self._pending: list[_Op] = []
-        self._admits: dict[_Group, list[_Waiter]] = {}
+        self._admits: dict[_Group, _Pending] = {}
         self._scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._maintainer: asyncio.Task[None] | None = None
@@ -166,20 +167,20 @@ class RedisState:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _send(self, admits: dict[_Group, list[_Waiter]], batch: list[_Op]) -> None:
+    async def _send(self, admits: dict[_Group, _Pending], batch: list[_Op]) -> None:
         keys: list[str] = []
         args: list[Any] = []
-        # A provider's admissions of the whole batch are one op: its keys read and written once.
-        for (name, probes, rate, burst), waiters in admits.items():
+        # A provider's admissions of the whole batch are one op with one answer: its keys are
+        # read and written once, and each caller works out its own wait from the answer.
+        for (name, probes, rate, burst), (max_wait_us, count, _) in admits.items():
             keys += [self.key("rl", name), self.key("br", name)]
             ttl_ms = math.ceil(burst / rate * 1000) + 60_000 if rate else 60_000
-            args += ["A", probes, rate, burst, ttl_ms, len(waiters)]
-            args += [max_wait_us for max_wait_us, _ in waiters]
+            args += ["A", probes, rate, burst, ttl_ms, count, max_wait_us]
         for op, op_keys, op_args, _ in batch:
             keys += op_keys
             args.append(op)
             args += op_args
-        futures = [f for waiters in admits.values() for _, f in waiters] + [f for *_, f in batch]
+        futures = [pending[2] for pending in admits.values()] + [f for *_, f in batch]
         try:
             if self.degraded:
                 raise StateUnavailableError
@@ -190,11 +191,9 @@ class RedisState:
                 if not future.done():
                     future.set_exception(StateUnavailableError())
             return
-        for waiters, reply in zip(admits.values(), replies, strict=False):
-            state, generation = reply[0], reply[1]
-            for (_, future), verdict in zip(waiters, reply[2:], strict=True):
-                if not future.done():
-                    future.set_result((state, generation, verdict))
+        for pending, reply in zip(admits.values(), replies, strict=False):
+            if not pending[2].done():
+                pending[2].set_result(reply)
         for (*_, future), reply in zip(batch, replies[len(admits) :], strict=True):
             if not future.done():
                 future.set_result(reply)
@@ -214,23 +213,32 @@ class RedisState:
             return self.local.admit_now(name, bucket, probes, max_wait_s)
         epoch = self.epoch
         rate, burst = (bucket.rate, bucket.burst) if bucket is not None else (0.0, 0.0)
-        future: asyncio.Future[tuple[int, int, int]] = asyncio.get_running_loop().create_future()
         group = (name, probes, rate, burst)
-        waiters = self._admits.get(group)
-        if waiters is None:
-            waiters = self._admits[group] = []
-        waiters.append((max(0, int(max_wait_s * 1e6)), future))
+        wait_us = max(0, int(max_wait_s * 1e6))
+        pending = self._admits.get(group)
+        if pending is None:
+            future = asyncio.get_running_loop().create_future()
+            pending = self._admits[group] = [wait_us, 0, future]
+        elif wait_us < pending[0]:
+            # One fan-out's callers share a deadline to the millisecond: the batch waits no
+            # longer than the most pressed of them may.
+            pending[0] = wait_us
+        index = pending[1]
+        pending[1] += 1
         self._schedule()
         try:
-            state, generation, verdict = await future
+            state, generation, passed, allowed, tokens_e6 = await pending[2]
         except StateUnavailableError:
             return self.local.admit_now(name, bucket, probes, max_wait_s)
         seen = STATES[state] if state >= 0 else None
-        if verdict >= 0:
-            return Admission(True, seen, generation, verdict / 1e6, 0.0, epoch)
-        if verdict == -1:
+        tokens = tokens_e6 / 1e6
+        if index < allowed:
+            wait = (index + 1 - tokens) / rate if rate else 0.0
+            return Admission(True, seen, generation, wait if wait > 0 else 0.0, 0.0, epoch)
+        if index >= passed:
             return Admission(False, seen, -1, 0.0, 0.0, epoch)
-        return Admission(False, seen, -1, 0.0, (-2 - verdict) / 1e6, epoch, rate_limited=True)
+        retry_in = (1 - (tokens - allowed)) / rate
+        return Admission(False, seen, -1, 0.0, retry_in, epoch, rate_limited=True)
 
     async def _breaker_op(
         self, op: str, name: str, admission: Admission, args: list[Any]
