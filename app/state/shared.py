@@ -1,12 +1,11 @@
 """`RedisState`: policy state in Redis, shared by every worker and replica that points at it.
 
-Every operation a task asks for in one turn of the event loop (a fan-out's admissions for all
-of its providers, and whatever other fan-outs asked at the same moment) goes to Redis as one
-run of the batch script (`scripts.py`): one round trip. Each round trip is bounded by
-`REDIS_TIMEOUT_MS`; past it, or on any Redis error, the worker switches to an
-`InProcessState` holding its share of each quota (the quota divided by the live workers it
-last saw), logs one WARNING, and tries Redis again every `REDIS_RECONNECT_MS` until it answers;
-then it logs one WARNING more and shares again. A fan-out never waits longer than the bound.
+What the tasks ask in one turn of the event loop (a fan-out's admissions for all its providers,
+and any other fan-out's of that moment) is one run of the batch script (`scripts.py`): one
+round trip, bounded by `REDIS_TIMEOUT_MS`. Past it, or on any Redis error, the worker switches
+to an `InProcessState` with its share of each quota (divided by the live workers it last saw),
+logs one WARNING, and tries Redis every `REDIS_RECONNECT_MS`; once Redis answers it logs one
+WARNING more and shares again. A fan-out never waits on Redis longer than the bound.
 """
 
 import asyncio
