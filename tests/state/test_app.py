@@ -11,6 +11,7 @@ from app.main import create_app
 from app.simulator import Simulator
 from tests.conftest import make_settings
 from tests.security.helpers import new_key, serve
+from tests.support.providers import demo_registry
 from tests.support.redis_server import RedisServer
 
 
@@ -30,8 +31,8 @@ async def test_client_limits_quotas_readiness_and_metrics_are_the_deployments(
     )
     headers = {"X-API-Key": key}
     async with AsyncExitStack() as stack:
-        one = await stack.enter_async_context(serve(create_app(settings)))
-        two = await stack.enter_async_context(serve(create_app(settings)))
+        one = await stack.enter_async_context(serve(create_app(settings, registry=demo_registry())))
+        two = await stack.enter_async_context(serve(create_app(settings, registry=demo_registry())))
         url = "/integrations/fetch?providers=weather"
         first = (await one.get(url, headers=headers)).json()
         second = (await two.get(url, headers=headers)).json()
@@ -89,9 +90,8 @@ def _calls(exposition: bytes) -> float:
 
 
 async def test_without_redis_nothing_changes(tmp_path: Path, simulator: Simulator) -> None:
-    app = create_app(
-        make_settings(f"sqlite:///{tmp_path / 'c.db'}", demo_upstream_url=simulator.url)
-    )
+    settings = make_settings(f"sqlite:///{tmp_path / 'c.db'}", demo_upstream_url=simulator.url)
+    app = create_app(settings, registry=demo_registry())
     async with serve(app, ("127.0.0.1", 4000)) as client:
         ready = (await client.get("/readyz")).json()
         scrape = (await client.get("/metrics")).text
