@@ -156,6 +156,32 @@ class Settings(BaseSettings):
         description='Per-provider overrides as JSON: {"weather": {"retries": 3}}.',
     )
 
+    # --- shared state (several workers or replicas) ------------------------------------------
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description="redis://host:6379/0: quotas, breakers, client limits, the fallback cache "
+        "and metrics shared by every worker and replica that points at it. Unset: per process.",
+    )
+    state_prefix: str = Field(
+        default="fanout",
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="Prefix of every Redis key: two deployments on one Redis use two prefixes.",
+    )
+    redis_timeout_ms: int = Field(
+        default=50,
+        gt=0,
+        le=5000,
+        description="Bound of every Redis operation; past it the worker uses local state.",
+    )
+    redis_reconnect_ms: int = Field(
+        default=500,
+        gt=0,
+        le=60_000,
+        description="How often a worker on local state tries Redis again.",
+    )
+
     # --- observability ----------------------------------------------------------------------
     dashboard_refresh_s: int = Field(
         default=10, ge=1, le=3600, description="How often /dashboard refreshes itself."
