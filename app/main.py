@@ -47,6 +47,7 @@ from app.resilience.redis_store import RedisStore
 from app.resilience.response_cache import CacheStore, MemoryStore
 from app.security.setup import install_security
 from app.simulator import Simulator
+from app.state.shared import RedisState
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +77,17 @@ def create_app(
     )
 
     observed = Metrics()
+    # REDIS_URL: one state for every worker and replica; the connection opens in the lifespan.
+    shared = (
+        RedisState(
+            settings.redis_url.get_secret_value(),
+            prefix=settings.state_prefix,
+            timeout_s=settings.redis_timeout_ms / 1000,
+            reconnect_s=settings.redis_reconnect_ms / 1000,
+        )
+        if settings.redis_url is not None
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -85,6 +97,10 @@ def create_app(
             if tracer_provider is not None:
                 stack.push_async_callback(asyncio.to_thread, stop_tracing, tracer_provider)
             effective = settings
+            if shared is not None:
+                shared.publisher = observed.exposition
+                await shared.start()  # never fails: a Redis that is away means local state
+                stack.push_async_callback(shared.close)
             if settings.demo_upstream_url is None and any(_demo(cls) for cls in classes):
                 simulator = Simulator(
                     settings.simulator_host,
@@ -122,14 +138,14 @@ def create_app(
             # REDIS_URL is set, else this process's memory, bounded by bytes.
             store: CacheStore = MemoryStore(settings.cache_max_bytes)
             if settings.redis_url is not None:
-                shared = RedisStore.from_url(
+                redis_store = RedisStore.from_url(
                     settings.redis_url.get_secret_value(),
                     settings.state_prefix,
                     timeout_ms=settings.redis_timeout_ms,
                     reconnect_ms=settings.redis_reconnect_ms,
                 )
-                stack.push_async_callback(shared.aclose)
-                store = shared
+                stack.push_async_callback(redis_store.aclose)
+                store = redis_store
             for provider in providers:
                 if wants_store(provider.policy):
                     provider.attach_cache(store)
@@ -138,7 +154,10 @@ def create_app(
                 observer,
                 default_timeout_ms=settings.request_timeout_ms,
             )
-            observed.bind(writer.stats, app.state.manager.providers, admission)
+            if shared is not None:
+                for provider in app.state.manager.providers:
+                    provider.share_state(shared)
+            observed.bind(writer.stats, app.state.manager.providers, admission, shared)
             logger.info(
                 "resilience policies: %s",
                 "compiled (mypyc)" if compiled() else "Python (API_FANOUT_MYPYC=1 compiles them)",
@@ -168,12 +187,13 @@ def create_app(
     app.mount("/dashboard/assets", dashboard.assets_app(), name="dashboard-assets")
     app.mount(docs.ASSETS_PATH, docs.assets_app(), name="docs-assets")
     app.state.metrics = observed
+    app.state.shared_state = shared
     install_backpressure_handler(app)
     install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
     install_provider_enum(app, [cls.name for cls in classes])
     # After the provider enum: it wraps the schema that one builds.
-    install_security(app, settings, [cls.name for cls in classes])
+    install_security(app, settings, [cls.name for cls in classes], shared)
     # Outside everything but admission: the server span covers the whole request, the
     # security refusals included; a request shed under overload costs no span.
     app.add_middleware(TracingMiddleware)

@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 
 from app.core.config import Settings
 from app.simulator import Simulator
+from tests.support.redis_server import RedisServer, redis_server
 
 POSTGRES_ENV = "TEST_DATABASE_URL"
 # pydantic-settings matches variable names to fields without regard to case.
@@ -129,3 +130,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     line = module.case_summary() if module is not None else None
     if line:
         terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of this test's own, on a free port (never the machine's shared one)."""
+    yield from redis_server(tmp_path)

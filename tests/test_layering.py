@@ -2,7 +2,7 @@
 
 The intended order, lowest first (a package may import any package before it):
 
-    core, models, security, http, resilience, simulator, integrations, calllog, queries,
+    core, state, models, security, http, resilience, simulator, integrations, calllog, queries,
     observability, api, cli
 
 `main.py` (create_app) and `__main__.py` sit on top and may import anything.
@@ -14,6 +14,7 @@ from pathlib import Path
 APP = Path(__file__).resolve().parents[1] / "app"
 ORDER = [
     "core",
+    "state",
     "models",
     "security",
     "http",

@@ -165,8 +165,8 @@ class Settings(BaseSettings):
     # --- shared state (several workers or replicas) ------------------------------------------
     redis_url: SecretStr | None = Field(
         default=None,
-        description="redis://host:6379/0: the response cache shared by every worker and replica "
-        "that points at it. Unset: per process.",
+        description="redis://host:6379/0: quotas, breakers, client limits, the response cache "
+        "and metrics shared by every worker and replica that points at it. Unset: per process.",
     )
     state_prefix: str = Field(
         default="fanout",

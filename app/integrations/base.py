@@ -32,7 +32,9 @@ from app.resilience.deadline import Deadline
 from app.resilience.policy import ProviderPolicy, build_policy, policy_defaults
 from app.resilience.response_cache import CacheStore, MemoryStore
 from app.resilience.runner import Attempt, Outcome, PolicyRunner, RunResult
+from app.resilience.shared_runner import SharedPolicyRunner
 from app.security.redaction import redact_data, redact_text, redact_url
+from app.state import StateBackend
 
 Params = Mapping[str, Any]
 
@@ -65,7 +67,9 @@ class BaseApiProvider(JsonRequests, ABC):
             self.policy_overrides,
             settings.provider_policies.get(self.name, {}),
         )
-        self.runner = PolicyRunner(self.name, self.policy, self.method)
+        self.runner: PolicyRunner | SharedPolicyRunner = PolicyRunner(
+            self.name, self.policy, self.method
+        )
         self._timeout = _policy_timeout(self.policy, settings)
         # Read on every call: plain attributes rather than the policy model's.
         self._max_bytes = self.policy.max_response_bytes
@@ -98,6 +102,10 @@ class BaseApiProvider(JsonRequests, ABC):
         The fan-out refuses a request with any of them as a 422 before calling anything.
         """
         return []
+
+    def share_state(self, state: StateBackend) -> None:
+        """Keep this provider's breaker and quota in `state` (`REDIS_URL`)."""
+        self.runner = SharedPolicyRunner(self.name, self.policy, self.method, state=state)
 
     @property
     @abstractmethod

@@ -21,9 +21,16 @@ from app.resilience.runner import Outcome
 
 def failed(exc: Exception, data: dict[str, Any] | None) -> Outcome:
     """The outcome of an attempt that raised `exc`; `data` is kept for a validation error."""
+    outcome = _mapped(exc)
+    if outcome.kind is ErrorKind.VALIDATION_ERROR:
+        outcome.data = data  # shown beside the error, to show the drift
+    return outcome
+
+
+def _mapped(exc: Exception) -> Outcome:
     # The order matters: the first matching class decides (as `except` clauses would).
     if isinstance(exc, ValidationError):
-        return Outcome(ErrorKind.VALIDATION_ERROR, summarize_validation_error(exc), data)
+        return Outcome(ErrorKind.VALIDATION_ERROR, summarize_validation_error(exc))
     if isinstance(exc, httpx.TimeoutException):
         return Outcome(ErrorKind.TIMEOUT, f"upstream timed out ({type(exc).__name__})")
     if isinstance(exc, httpx.HTTPStatusError):

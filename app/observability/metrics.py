@@ -10,7 +10,7 @@ import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 
 from app.integrations.schemas import ExternalResponse
 from app.resilience.admission import SHED_BUCKETS, Admission
+from app.state import StateBackend
 
 # Seconds; the simulator answers in 5-120 ms, real APIs up to the 5 s read timeout.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -77,11 +78,17 @@ class Metrics:
         writer_stats: Callable[[], Any],
         providers: Sequence[Any],
         admission: Admission | None = None,
+        state: StateBackend | None = None,
     ) -> None:
         """Where scrape-time values come from; called once the lifespan built them."""
         self._runtime.writer_stats = writer_stats
         self._runtime.providers = providers
         self._runtime.admission = admission
+        self._runtime.state = state
+
+    def exposition(self) -> bytes:
+        """This process's metrics in Prometheus text format."""
+        return generate_latest(self.registry)
 
     def record(self, results: Iterable[ExternalResponse]) -> None:
         """Count calls (only `CallObserver`'s thread calls this: the child caches need no lock)."""
@@ -142,6 +149,7 @@ class _RuntimeCollector(Collector):
         self.writer_stats: Callable[[], Any] | None = None
         self.providers: Sequence[Any] = ()
         self.admission: Admission | None = None
+        self.state: StateBackend | None = None
 
     def describe(self) -> Iterable[Metric]:
         return []  # values only exist once the app started; describe nothing up front
@@ -152,6 +160,7 @@ class _RuntimeCollector(Collector):
         yield from self._admission()
         yield from self._cache()
         yield from self._policies()
+        yield from self._state()
 
     def _admission(self) -> Iterable[Metric]:
         if self.admission is None:
@@ -184,6 +193,26 @@ class _RuntimeCollector(Collector):
             ("expected_seconds", stats.expected_ms / 1000, "Recent mean fan-out duration."),
         ):
             yield GaugeMetricFamily(f"fanout_admission_{name}", text, float(value))
+
+    def _state(self) -> Iterable[Metric]:
+        if self.state is None:
+            return
+        status = self.state.status()
+        yield GaugeMetricFamily(
+            "fanout_shared_state_degraded",
+            "1 while Redis does not answer and this worker runs on its share of local state.",
+            float(status.degraded),
+        )
+        yield CounterMetricFamily(
+            "fanout_shared_state_fallbacks",
+            "Times this worker switched from Redis to local state.",
+            float(status.fallbacks),
+        )
+        yield GaugeMetricFamily(
+            "fanout_shared_state_live_workers",
+            "Workers that sent a heartbeat to Redis in the last 3 s, as this worker last saw.",
+            float(status.live_workers),
+        )
 
     def _writer(self) -> Iterable[Metric]:
         if self.writer_stats is None:

@@ -87,6 +87,8 @@ class PolicyRunner:
         if policy.hedge_after_ms is not None and method.upper() in IDEMPOTENT_METHODS:
             self.hedge_delay = HedgeDelay(policy.hedge_after_ms, policy.hedge_after_percentile)
         self._hedge_max = policy.hedge_max
+        # Asked before each hedge; `SharedPolicyRunner` puts its own (shared breaker and quota).
+        self.may_hedge: Callable[[], bool] = self._may_hedge
 
     def deadline(self, request_deadline: Deadline | None) -> Deadline:
         """The earlier of the request's deadline and this provider's per-call deadline."""
@@ -194,7 +196,7 @@ class PolicyRunner:
                     clock,
                     hedge_delay,
                     self._hedge_max,
-                    self._may_hedge,
+                    self.may_hedge,
                     lambda: Outcome(ErrorKind.TIMEOUT, limit.timeout_message()),
                     deadline,
                 )

@@ -16,6 +16,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from app.security.api_keys import KeyStore, Principal
 from app.security.rate_limit import RateLimiter, retry_after_header
+from app.state import StateBackend
 
 LOCAL = Principal("local", None, rate_limited=False)
 
@@ -32,6 +33,8 @@ class SecurityState:
 
     keys: KeyStore
     limiter: RateLimiter | None
+    # Set with REDIS_URL: the limiter's rate and burst, counted across every worker there.
+    shared: StateBackend | None = None
 
 
 def is_loopback(host: str | None) -> bool:
@@ -72,7 +75,13 @@ async def require_client(
     if principal is None:
         raise _unauthorized("the API key is not valid")
     if state.limiter is not None and principal.rate_limited:
-        wait_s = state.limiter.acquire(principal.name)
+        limiter = state.limiter
+        if state.shared is not None:
+            wait_s = await state.shared.client_take(
+                principal.name, limiter.rate_per_s, limiter.burst
+            )
+        else:
+            wait_s = limiter.acquire(principal.name)
         if wait_s > 0:
             raise HTTPException(
                 status_code=429,

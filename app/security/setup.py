@@ -6,6 +6,7 @@ to change, never a request later.
 
 import logging
 from collections.abc import Iterable, Sequence
+from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -21,6 +22,7 @@ from app.security.log_redaction import install_log_redaction
 from app.security.methods import install_allow_header
 from app.security.openapi import PROTECTED_RESPONSES, install_limits_schema
 from app.security.rate_limit import RateLimiter
+from app.state import StateBackend
 
 logger = logging.getLogger(__name__)
 
@@ -34,15 +36,18 @@ class SecurityConfigError(RuntimeError):
 
 
 def known_secrets(settings: Settings) -> list[str]:
-    """Every `SecretStr` setting's value, and the database password."""
+    """Every `SecretStr` setting's value, and the passwords in the database and Redis URLs."""
     found = [
         value.get_secret_value()
         for name in type(settings).model_fields
         if isinstance(value := getattr(settings, name), SecretStr)
     ]
-    password = make_url(settings.database_url).password
-    if password and len(password) >= redaction.MIN_SECRET_LENGTH:
-        found.append(str(password))
+    passwords = [make_url(settings.database_url).password]
+    if settings.redis_url is not None:
+        passwords.append(urlsplit(settings.redis_url.get_secret_value()).password)
+    for password in passwords:
+        if password and len(password) >= redaction.MIN_SECRET_LENGTH:
+            found.append(str(password))
     return [s for s in found if s]
 
 
@@ -75,8 +80,16 @@ def check_settings(settings: Settings, provider_names: Iterable[str]) -> KeyStor
     return keys
 
 
-def install_security(app: FastAPI, settings: Settings, provider_names: Sequence[str]) -> None:
-    """Check the settings; install keys, limits, CORS, redaction, schema limits, 405s."""
+def install_security(
+    app: FastAPI,
+    settings: Settings,
+    provider_names: Sequence[str],
+    shared: StateBackend | None = None,
+) -> None:
+    """Check the settings; install keys, limits, CORS, redaction, schema limits, 405s.
+
+    With `shared` (REDIS_URL), each key's rate limit counts across every worker and replica.
+    """
     keys = check_settings(settings, provider_names)
     redaction.configure(settings.redact_extra_keys, known_secrets(settings))
     install_log_redaction()
@@ -85,7 +98,7 @@ def install_security(app: FastAPI, settings: Settings, provider_names: Sequence[
         if settings.rate_limit_per_s > 0
         else None
     )
-    app.state.security = SecurityState(keys, limiter)
+    app.state.security = SecurityState(keys, limiter, shared)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_allow_origins:
         app.add_middleware(

@@ -10,6 +10,7 @@ from app.core.errors import ErrorKind
 from app.resilience.clock import SYSTEM_CLOCK
 from app.resilience.deadline import Deadline
 from app.resilience.hedge import HedgeDelay
+from app.resilience.runner import PolicyRunner
 from tests.integrations.reuse_helpers import PostSensor, real_client, sensor
 from tests.support.clock import FakeClock
 from tests.support.upstream import Answer, ScriptedUpstream, Seen
@@ -134,7 +135,8 @@ async def test_a_post_is_never_hedged() -> None:
     async with ScriptedUpstream(lambda n, seen: Answer(delay_s=0.1)) as upstream:
         async with real_client() as client:
             provider, _ = sensor(upstream.url, cls=PostSensor, hedge_after_ms=1)
-            assert provider.runner.hedge_delay is None
+            runner = provider.runner
+            assert isinstance(runner, PolicyRunner) and runner.hedge_delay is None
             result = await provider.execute(client, {}, request_id="r")
         assert (result.success, result.attempts, upstream.calls) == (True, 1, 1)
         assert upstream.seen[0].method == "POST"

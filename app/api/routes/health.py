@@ -1,8 +1,10 @@
-"""Liveness (`/healthz`) and readiness (`/readyz`: the database, the call-log path, the load).
+"""Liveness (`/healthz`) and readiness (`/readyz`: the database, the call-log path, the load
+and, with `REDIS_URL`, the shared state).
 
 `/readyz` says `"status": "shedding"` (still 200) while admission control refuses fan-outs:
 the replica is busy, not dead, and a load balancer that takes it out would only move the
 overload to the others. Dead or broken (a check failed) is 503 with `"status": "not ready"`.
+For the same reason a worker whose Redis is away stays 200 with `"degraded": true`.
 """
 
 from typing import Any, Literal
@@ -21,7 +23,11 @@ class CheckResult(BaseModel):
 
 
 class Readiness(BaseModel):
-    """`ok` is true when every check passed; each check says what failed."""
+    """`ok` is true when every check passed; each check says what failed.
+
+    `degraded` is true while the service still serves but on less than it should: Redis is
+    away, so this worker counts quotas and breakers on its own with its share of each quota.
+    """
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -40,6 +46,7 @@ class Readiness(BaseModel):
 
     ok: bool
     status: Literal["ok", "shedding", "not ready"]
+    degraded: bool = False
     checks: dict[str, CheckResult]
 
 
@@ -74,10 +81,18 @@ def readiness(state: Any, database: CheckResult) -> Readiness:
             detail=f"{'shedding' if shedding else 'admitting'}: {stats.in_flight} fan-outs "
             f"in flight (limit {stats.limit}), {stats.shed_full + stats.shed_deadline} shed",
         )
+    degraded = False
+    shared = getattr(state, "shared_state", None)
+    if shared is not None:
+        # Degraded is still ready: taking every replica out because Redis is away would turn
+        # a loss of accuracy into an outage.
+        shared_status = shared.status()
+        degraded = shared_status.degraded
+        checks["shared_state"] = CheckResult(ok=True, detail=shared_status.detail)
     status: Literal["ok", "shedding", "not ready"] = (
         "not ready" if not ok else "shedding" if shedding else "ok"
     )
-    return Readiness(ok=ok, status=status, checks=checks)
+    return Readiness(ok=ok, status=status, degraded=degraded, checks=checks)
 
 
 def _check_database(request: Request) -> CheckResult:
