@@ -30,6 +30,7 @@ from app.integrations.base import BaseApiProvider
 from app.integrations.manager import ApiIntegrationManager
 from app.integrations.providers._demo import DemoProvider
 from app.integrations.registry import ProviderRegistry, with_secrets
+from app.integrations.reuse import wants_store
 from app.observability.call_observer import CallObserver
 from app.observability.metrics import Metrics
 from app.observability.request_id import RequestIdMiddleware
@@ -42,6 +43,8 @@ from app.observability.tracing import (
 from app.resilience import compiled
 from app.resilience.admission import Admission
 from app.resilience.policy import check_policy_names, validate_policy_settings
+from app.resilience.redis_store import RedisStore
+from app.resilience.response_cache import CacheStore, MemoryStore
 from app.security.setup import install_security
 from app.simulator import Simulator
 from app.state.shared import RedisState
@@ -130,8 +133,24 @@ def create_app(
             observer = CallObserver(writer, observed)
             observer.start()
             stack.push_async_callback(asyncio.to_thread, observer.close)
+            providers = [cls(effective) for cls in classes]
+            # One store for every provider's cached answers: Redis (shared by replicas) when
+            # REDIS_URL is set, else this process's memory, bounded by bytes.
+            store: CacheStore = MemoryStore(settings.cache_max_bytes)
+            if settings.redis_url is not None:
+                redis_store = RedisStore.from_url(
+                    settings.redis_url.get_secret_value(),
+                    settings.state_prefix,
+                    timeout_ms=settings.redis_timeout_ms,
+                    reconnect_ms=settings.redis_reconnect_ms,
+                )
+                stack.push_async_callback(redis_store.aclose)
+                store = redis_store
+            for provider in providers:
+                if wants_store(provider.policy):
+                    provider.attach_cache(store)
             app.state.manager = ApiIntegrationManager(
-                [cls(effective) for cls in classes],
+                providers,
                 observer,
                 default_timeout_ms=settings.request_timeout_ms,
             )

@@ -13,7 +13,7 @@ only the `ProviderPolicy` differs:
   providers (the manager's own wait still ends the request);
 * defaults: what ships (2 retries, breaker, bulkhead of 50, 1 MiB cap, the request deadline);
 * on: the defaults plus a token bucket that never runs dry, a per-call deadline and the
-  fallback cache.
+  stale-if-error cache (the response cache keeping answers for failures only).
 
 `bare` is for reference only: no policy runner work either, and a read with no content-type
 or JSON-object check (what `off` measured before it ran the providers' own code).
@@ -55,7 +55,7 @@ ON: dict[str, Any] = {
     "call_timeout_ms": 4000,
     "rate_limit_per_s": 1_000_000.0,
     "rate_limit_burst": 1_000_000,
-    "fallback": "cache",
+    "stale_if_error_s": 300.0,
 }
 
 
@@ -74,9 +74,10 @@ class _NoDeadline(_Bench):
         *,
         request_id: str,
         deadline: Deadline | None = None,
+        use_cache: bool = True,
     ) -> ExternalResponse:
         # No deadline of its own, as before the policies (the manager's wait still has one).
-        return await super().execute(client, params, request_id=request_id)
+        return await super().execute(client, params, request_id=request_id, use_cache=use_cache)
 
 
 class _Plain(_NoDeadline):
@@ -114,7 +115,7 @@ SPLIT: dict[str, dict[str, Any]] = {
         "rate_limit_burst": ON["rate_limit_burst"],
     },
     "with_call_deadline": {"call_timeout_ms": ON["call_timeout_ms"]},
-    "with_fallback": {"fallback": ON["fallback"]},
+    "with_stale_if_error": {"stale_if_error_s": ON["stale_if_error_s"]},
 }
 
 

@@ -38,7 +38,7 @@ def test_upgrade_head_matches_the_models(database_url: str) -> None:
         engine.dispose()
     assert columns >= SEED_COLUMNS
     assert {"request_id", "status_code", "error_kind", "attempts"} <= columns
-    assert {"breaker_state", "stale", "trace_id"} <= columns
+    assert {"breaker_state", "stale", "trace_id", "cache", "coalesced", "won_attempt"} <= columns
     assert {
         "ix_external_api_logs_provider_created_at_id",
         "ix_external_api_logs_request_id",
@@ -128,5 +128,37 @@ def test_0008_adds_a_nullable_trace_id_and_keeps_the_rows(database_url: str) -> 
             count = conn.execute(text("SELECT count(*) FROM external_api_logs")).scalar()
         assert "trace_id" not in columns
         assert count == 1
+    finally:
+        engine.dispose()
+
+
+def test_0009_adds_the_reuse_columns_after_the_trace_id_and_keeps_the_rows(
+    database_url: str,
+) -> None:
+    config = alembic_config(database_url)
+    command.upgrade(config, "0008")
+    row = {
+        "provider": "weather",
+        "success": True,
+        "is_validation_error": False,
+        "response_time_ms": 5.0,
+        "created_at": datetime(2026, 12, 5, tzinfo=UTC),
+        "log_id": "0" * 32,
+        "trace_id": "a" * 32,
+    }
+    engine = create_db_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(LOGS), [row])
+        command.upgrade(config, "0009")
+        reuse = "SELECT cache, coalesced, won_attempt, trace_id FROM external_api_logs"
+        with engine.begin() as conn:
+            assert conn.execute(text(reuse)).all() == [(None, False, None, "a" * 32)]
+        command.downgrade(config, "0008")
+        with engine.connect() as conn:
+            columns = {c["name"] for c in inspect(conn).get_columns("external_api_logs")}
+            kept = conn.execute(text("SELECT trace_id FROM external_api_logs")).all()
+        assert not {"cache", "coalesced", "won_attempt"} & columns
+        assert kept == [("a" * 32,)]
     finally:
         engine.dispose()

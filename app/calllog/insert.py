@@ -22,7 +22,7 @@ from sqlalchemy.sql.dml import Insert
 from app.calllog import rollup
 from app.calllog.row import TABLE, Row
 
-# SQLite multi-row insert sizes: 16 columns x 256 rows stays well under its 32,766 parameters.
+# SQLite multi-row insert sizes: 19 columns x 256 rows stays well under its 32,766 parameters.
 _CHUNK_SIZES = (256, 64, 16, 4, 1)
 # A lookup, then an insert that skipped a row anyway, twice in a row: something else is
 # inserting our ids, and the batch fails (it goes to the spool) rather than loop.

@@ -36,5 +36,8 @@ def to_row(request_id: str, result: ExternalResponse) -> Row:
         "attempts": result.attempts,
         "breaker_state": result.breaker_state,
         "stale": result.stale,
+        "cache": result.cache,
+        "coalesced": result.coalesced,
+        "won_attempt": result.won_attempt,
         "trace_id": result.trace_id,
     }

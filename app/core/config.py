@@ -149,8 +149,14 @@ class Settings(BaseSettings):
     policy_max_concurrency: int | None = 50
     policy_max_response_bytes: int = 1_048_576
     policy_follow_redirects: Literal["never", "same_origin"] = "never"
-    policy_fallback: Literal["none", "static", "cache"] = "none"
-    policy_fallback_cache_ttl_s: float = 300.0
+    policy_fallback: Literal["none", "static"] = "none"
+    policy_cache_ttl_s: float = 0.0
+    policy_cache_respect_headers: bool = False
+    policy_stale_if_error_s: float = 0.0
+    policy_coalesce: bool = True
+    policy_hedge_after_ms: int | None = None
+    policy_hedge_after_percentile: float | None = None
+    policy_hedge_max: int = 1
     provider_policies: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description='Per-provider overrides as JSON: {"weather": {"retries": 3}}.',
@@ -159,7 +165,7 @@ class Settings(BaseSettings):
     # --- shared state (several workers or replicas) ------------------------------------------
     redis_url: SecretStr | None = Field(
         default=None,
-        description="redis://host:6379/0: quotas, breakers, client limits, the fallback cache "
+        description="redis://host:6379/0: quotas, breakers, client limits, the response cache "
         "and metrics shared by every worker and replica that points at it. Unset: per process.",
     )
     state_prefix: str = Field(
@@ -180,6 +186,13 @@ class Settings(BaseSettings):
         gt=0,
         le=60_000,
         description="How often a worker on local state tries Redis again.",
+    )
+
+    # --- response cache --------------------------------------------------------------------
+    cache_max_bytes: int = Field(
+        default=67_108_864,
+        gt=0,
+        description="Bytes the in-memory response cache holds before dropping the least used.",
     )
 
     # --- observability ----------------------------------------------------------------------

@@ -9,7 +9,8 @@ The provider framework (`app.integrations`) sees this module's names and nothing
   transport)` and no caller checks which client it holds.
 * `create_http_client`: the shared client, built once by the app's lifespan.
 * `CallState` and `current_call`: what one provider call saw on the wire (attempts, last
-  status), filled in by the client on either path.
+  status), filled in by the client on either path; with tracing on, `AttemptTrace` and
+  `current_attempt` the same for one attempt, whose span the client sends upstream.
 
 Inside, one module per job:
 
@@ -19,7 +20,8 @@ Inside, one module per job:
     aiohttp_transport.py  AiohttpTransport: httpx's own requests, over aiohttp
     body.py               capped body reads, JSON content types, same-origin redirects,
                           and fetch_json's httpx path
-    tracking.py           CallState, current_call and the hooks that fill them in
+    tracking.py           CallState, AttemptTrace, their context variables and the hooks
+                          that fill them in
     urls.py               URL cache keys, header merges, URL userinfo as Basic auth
 
 Failures are httpx's exceptions (`httpx.TimeoutException`, `httpx.TransportError`, ...) and
@@ -28,6 +30,13 @@ the typed errors of `app.core.errors` (`UpstreamStatusError`, `InvalidPayloadErr
 """
 
 from app.http.client import HttpClient, create_http_client
-from app.http.tracking import CallState, current_call
+from app.http.tracking import AttemptTrace, CallState, current_attempt, current_call
 
-__all__ = ["CallState", "HttpClient", "create_http_client", "current_call"]
+__all__ = [
+    "AttemptTrace",
+    "CallState",
+    "HttpClient",
+    "create_http_client",
+    "current_attempt",
+    "current_call",
+]

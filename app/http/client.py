@@ -31,7 +31,12 @@ from app.core.errors import ResponseTooLargeError, UpstreamStatusError
 from app.http import body
 from app.http.aiohttp_transport import AiohttpTransport
 from app.http.pool import ConnectionPool, Fetched
-from app.http.tracking import CALL_TRACKING_HOOKS, current_call, with_trace_headers
+from app.http.tracking import (
+    CALL_TRACKING_HOOKS,
+    current_attempt,
+    current_call,
+    with_trace_headers,
+)
 from app.http.urls import cache_key as _cache_key
 from app.http.urls import merged_headers as _merged_headers
 from app.http.urls import split_userinfo as _split_userinfo
@@ -209,14 +214,18 @@ class HttpClient(httpx.AsyncClient):
             state.attempts += 1
             request_id = state.request_id
         sent = self._headers_for(headers, request_id)
-        if state is not None and state.span is not None:
-            sent = with_trace_headers(state, target, sent)  # tracing on
+        attempt = current_attempt.get() if state is not None and state.traced else None
+        if attempt is not None:
+            sent = with_trace_headers(attempt, target, sent)  # tracing on
         spec = timeouts or self.timeout
         fetched = await pool.request(
             method, target, sent, content, (spec.connect, spec.read, spec.pool), limit
         )
         if state is not None:
             state.status_code = fetched.status
+            state.headers = fetched.headers
+            if attempt is not None:
+                attempt.status_code = fetched.status
         return fetched
 
     def _headers_for(

@@ -1,4 +1,4 @@
-"""What one provider call saw on the wire: attempts and the last status code.
+"""What one provider call saw on the wire: attempts, the last status code and its headers.
 
 `BaseApiProvider.execute` opens a `CallState` for each call; the shared client's event hooks
 (`CALL_TRACKING_HOOKS`) fill it in, whatever `_fetch` does, and its direct path
@@ -25,13 +25,25 @@ class CallState:
     request_id: str | None = None
     # One key for every attempt of one call, so an upstream can tell a retry from a new call.
     idempotency_key: str | None = None
-    # Tracing on: the span of the attempt under way (`BaseApiProvider` opens and ends it); the
-    # client sends its context upstream and notes the URL it asked, for the span to show.
-    span: Span | None = None
+    # The last answer's headers (case-insensitive `get`), for the response cache's freshness.
+    headers: Any = None
+    # Tracing on: the client sends `current_attempt`'s span upstream (hedged attempts of one
+    # call run at once, each in its own task, so each attempt's span is a context variable).
+    traced: bool = False
+
+
+@dataclass(slots=True)
+class AttemptTrace:
+    """Tracing on: one attempt's span (sent upstream) and what the client saw of it."""
+
+    span: Span
     url: object = None
+    status_code: int | None = None
 
 
 current_call: ContextVar[CallState | None] = ContextVar("current_call", default=None)
+# Set by `app.integrations.spans.traced_attempt` around each attempt, in the attempt's task.
+current_attempt: ContextVar[AttemptTrace | None] = ContextVar("current_attempt", default=None)
 
 
 async def _count_attempt(request: httpx.Request) -> None:
@@ -41,22 +53,22 @@ async def _count_attempt(request: httpx.Request) -> None:
         if state.request_id is not None:
             # Upstreams that log it let one fan-out be traced across services.
             request.headers["X-Request-ID"] = state.request_id
-        span = state.span
-        if span is not None:
-            state.url = request.url
-            for name, value in trace_headers(span):
-                request.headers[name] = value
+        if state.traced:
+            attempt = current_attempt.get()
+            if attempt is not None:
+                attempt.url = request.url
+                for name, value in trace_headers(attempt.span):
+                    request.headers[name] = value
 
 
 def with_trace_headers(
-    state: CallState, url: object, sent: list[tuple[str, str]]
+    attempt: AttemptTrace, url: object, sent: list[tuple[str, str]]
 ) -> list[tuple[str, str]]:
     """The direct path's headers with the attempt's `traceparent`/`tracestate` (a new list:
     `sent` may be the client's cached merge); notes the URL asked, for the attempt's span."""
-    assert state.span is not None, "only with tracing on"
-    state.url = url
+    attempt.url = url
     headers = [item for item in sent if item[0].lower() not in _TRACE_HEADERS]
-    headers.extend(trace_headers(state.span))
+    headers.extend(trace_headers(attempt.span))
     return headers
 
 
@@ -64,6 +76,11 @@ async def _record_status(response: httpx.Response) -> None:
     state = current_call.get()
     if state is not None:
         state.status_code = response.status_code
+        state.headers = response.headers
+        if state.traced:
+            attempt = current_attempt.get()
+            if attempt is not None:
+                attempt.status_code = response.status_code
 
 
 # Installed on the shared client, so status and attempts are known whatever `_fetch` does.

@@ -7,7 +7,6 @@ and read with `self.secret("token")`; an `auth` object (`app.integrations.auth`)
 every `request_json`.
 """
 
-import json
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -16,26 +15,23 @@ from typing import Any, ClassVar
 
 import httpx
 import orjson
-from opentelemetry.trace import Span, get_current_span
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from app.core import tracing
 from app.core.config import Settings
-from app.core.errors import (
-    ErrorKind,
-    ProviderCallError,
-    UpstreamStatusError,
-    summarize_validation_error,
-)
+from app.core.errors import ErrorKind, UpstreamStatusError
 from app.http import CallState, HttpClient, current_call
 from app.integrations import secrets
 from app.integrations.auth import Auth
+from app.integrations.outcomes import failed
+from app.integrations.reuse import CacheResult, Reuse, leg_deadline, wants_store
 from app.integrations.schemas import ExternalResponse, ProviderInfo
 from app.integrations.sending import JsonRequests, as_object
-from app.integrations.spans import SpanUrls, end_call_span, end_cancelled, traced_attempt
+from app.integrations.spans import CallTrace, ProviderSpans
+from app.resilience.clock import SYSTEM_CLOCK, Clock
 from app.resilience.deadline import Deadline
 from app.resilience.policy import ProviderPolicy, build_policy, policy_defaults
-from app.resilience.runner import Outcome, PolicyRunner
+from app.resilience.response_cache import CacheStore, MemoryStore
+from app.resilience.runner import Attempt, Outcome, PolicyRunner, RunResult
 from app.resilience.shared_runner import SharedPolicyRunner
 from app.security.redaction import redact_data, redact_text, redact_url
 from app.state import StateBackend
@@ -79,8 +75,14 @@ class BaseApiProvider(JsonRequests, ABC):
         self._max_bytes = self.policy.max_response_bytes
         self._redirects = self.policy.follow_redirects == "same_origin"
         self._param_names: tuple[str, ...] | None = None
-        self._span_name = f"provider {self.name}"
-        self._span_url = SpanUrls()  # how its attempts' spans show the URLs asked
+        # Its own store until `attach_cache` shares the app's (`create_app` does).
+        store = MemoryStore(settings.cache_max_bytes) if wants_store(self.policy) else None
+        self.reuse = Reuse(self.name, self.method, self.policy, store)
+        self._spans = ProviderSpans(self.name, self.method)
+
+    def attach_cache(self, store: CacheStore, clock: Clock = SYSTEM_CLOCK) -> None:
+        """Keep this provider's cached answers in `store` (shared by every provider)."""
+        self.reuse = Reuse(self.name, self.method, self.policy, store, clock=clock)
 
     @classmethod
     def preflight(cls, settings: Settings) -> None:
@@ -102,7 +104,7 @@ class BaseApiProvider(JsonRequests, ABC):
         return []
 
     def share_state(self, state: StateBackend) -> None:
-        """Keep this provider's breaker, quota and fallback cache in `state` (`REDIS_URL`)."""
+        """Keep this provider's breaker and quota in `state` (`REDIS_URL`)."""
         self.runner = SharedPolicyRunner(self.name, self.policy, self.method, state=state)
 
     @property
@@ -177,117 +179,104 @@ class BaseApiProvider(JsonRequests, ABC):
         *,
         request_id: str,
         deadline: Deadline | None = None,
+        use_cache: bool = True,
     ) -> ExternalResponse:
         """Template method: run `_fetch` under the policies, time it, never raise (but cancel).
 
         `deadline` is the request's (on `time.monotonic()`); no attempt outlives it.
+        `use_cache=False` (the client's `Cache-Control: no-cache`) skips fresh cached answers.
         """
-        state = CallState(request_id=request_id)
-        token = current_call.set(state)
         started_at = datetime.now(UTC)
         start = time.perf_counter()
-        # What the fallback cache keys an answer by: the parameters this provider reads.
-        names = self._param_names
-        if names is None:
-            names = self._param_names = tuple(self.parameters())
-        tracer = tracing.tracer
-        span: Span | None = None
-        unsampled = None
-        if tracer is not None:
-            current = get_current_span()
-            if current.get_span_context().is_valid and not current.is_recording():
-                # The request was not sampled, so no span below it would be: skip making them,
-                # and name the request's span upstream (its trace id, sampled flag off).
-                unsampled = state.span = current
-        if tracer is None or unsampled is not None:
-            attempt = lambda: self._attempt(client, params)  # noqa: E731
-        else:
-            # A child of the current span (the fan-out's); each attempt is a child of this one.
-            span = tracer.start_span(self._span_name, attributes={"fanout.provider": self.name})
-            parent = tracing.child_context(span)
-            attempt = lambda: traced_attempt(  # noqa: E731
-                lambda: self._attempt(client, params),
-                provider=self.name,
-                method=self.method,
-                state=state,
-                tracer=tracer,
-                parent=parent,
-                show_url=self._span_url,
-            )
+        reuse = self.reuse
+        cache: CacheResult | None = None
+        coalesced = redacted = False
+        # Its span covers the whole call: a cache hit or a coalesced call has one too.
+        trace = self._spans.start()
         try:
-            run = await self.runner.run(attempt, deadline, params, names)
+            if not reuse.active:
+                run, state = await self._leg(client, params, request_id, deadline, trace)
+            else:
+                # What the call sends, as the cache and coalescing key it: its parameters.
+                names = self._param_names
+                if names is None:
+                    names = self._param_names = tuple(self.parameters())
+                key = reuse.key(self.endpoint, params, names)
+                reused = await reuse.call(
+                    key,
+                    # The attempts' spans are children of the span of the caller making them.
+                    lambda shared: self._leg(client, params, request_id, deadline, trace, shared),
+                    deadline,
+                    bypass=not use_cache,
+                )
+                run, found = reused.run, reused.state
+                state = found if found is not None else CallState(request_id=request_id)
+                cache, coalesced, redacted = reused.cache, reused.coalesced, reused.redacted
         except BaseException:
-            if span is not None:
-                end_cancelled(span)
+            if trace is not None:
+                trace.cancelled()
             raise
-        finally:
-            current_call.reset(token)
         elapsed_ms = (time.perf_counter() - start) * 1000
-        outcome = run.outcome
+        breaker, outcome = self.runner.breaker, run.outcome
         kind, message, data = outcome.kind, outcome.message, outcome.data
         keep = kind is None or run.stale or kind is ErrorKind.VALIDATION_ERROR
-        status_code = outcome.status_code or (state.status_code if run.attempts else None)
-        trace_id, sampled = None, False
-        if unsampled is not None:
-            trace_id = tracing.trace_id_of(unsampled)
-        if span is not None:
-            trace_id = tracing.trace_id_of(span)
-            sampled = span.get_span_context().trace_flags.sampled
-            end_call_span(span, kind, status_code, run.attempts, run.stale, run.breaker_state)
-        return ExternalResponse.model_construct(
+        if keep and not redacted and data is not None:
+            # The one redaction step for what is returned and stored (after validation).
+            data = redact_data(data)
+        result = ExternalResponse.model_construct(
             provider=self.name,
             success=kind is None,
-            # The one redaction step for what is returned and stored (after validation).
-            data=redact_data(data) if keep else None,
+            data=data if keep else None,
             error_message=redact_text(message) if message else None,
             response_time_ms=round(elapsed_ms, 3),
             is_validation_error=kind is ErrorKind.VALIDATION_ERROR,
-            status_code=status_code,
+            status_code=outcome.status_code or (state.status_code if run.attempts else None),
             error_kind=kind,
             attempts=run.attempts,
             started_at=started_at,
             stale=run.stale,
             retry_at=run.retry_at,
-            breaker_state=run.breaker_state,
-            trace_id=trace_id,
-            trace_sampled=sampled,
+            # A cache hit or a caller's own timeout did not pass the runner: ask the breaker.
+            breaker_state=run.breaker_state or (breaker.state if breaker is not None else None),
+            cache=cache,
+            coalesced=coalesced,
+            won_attempt=run.won_attempt,
         )
+        if trace is not None:
+            trace.end(result)
+        return result
+
+    async def _leg(
+        self,
+        client: HttpClient,
+        params: Params,
+        request_id: str,
+        deadline: Deadline | None,
+        trace: CallTrace | None,
+        shared: bool = False,
+    ) -> tuple[RunResult, CallState]:
+        """The call itself, under the policies, with its own record of what the wire saw."""
+        state = CallState(request_id=request_id)
+        token = current_call.set(state)
+        limit, plan_at = leg_deadline(deadline, shared, self.settings.request_timeout_ms)
+        attempt: Attempt = lambda: self._attempt(client, params)  # noqa: E731
+        if trace is not None:
+            attempt = trace.wrap(attempt, state)
+        try:
+            run = await self.runner.run(attempt, limit, plan_at)
+        finally:
+            current_call.reset(token)
+        return run, state
 
     async def _attempt(self, client: HttpClient, params: Params) -> Outcome:
-        """One try of `_fetch`, every exception mapped to a kind."""
-        kind: ErrorKind | None = None
-        message: str | None = None
+        """One try of `_fetch`, every exception mapped to a kind (`outcomes.failed`)."""
         data: dict[str, Any] | None = None
-        status_code: int | None = None
-        retry_after: str | None = None
         try:
             data = await self._fetch(client, params)
             self._check_response(data)
-        except ValidationError as exc:
-            kind, message = ErrorKind.VALIDATION_ERROR, summarize_validation_error(exc)
-        except httpx.TimeoutException as exc:
-            kind, message = ErrorKind.TIMEOUT, f"upstream timed out ({type(exc).__name__})"
-        except httpx.HTTPStatusError as exc:
-            status_code = exc.response.status_code
-            retry_after = exc.response.headers.get("retry-after")
-            kind, message = ErrorKind.HTTP_STATUS, f"upstream answered HTTP {status_code}"
-        except httpx.TransportError as exc:
-            kind, message = ErrorKind.CONNECTION_ERROR, _describe(exc)
-        except httpx.DecodingError:
-            # The whole body arrived; what it holds is unusable, as a body that is not JSON.
-            kind, message = ErrorKind.INVALID_JSON, "body could not be decoded (Content-Encoding)"
-        except UpstreamStatusError as exc:
-            kind, message = exc.kind, str(exc)
-            status_code, retry_after = exc.status_code, exc.retry_after
-        except ProviderCallError as exc:
-            kind, message = exc.kind, str(exc)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            kind, message = ErrorKind.INVALID_JSON, f"body is not valid JSON: {exc}"
         except Exception as exc:
-            kind, message = ErrorKind.PROVIDER_ERROR, _describe(exc)
-        if kind is not None and kind is not ErrorKind.VALIDATION_ERROR:
-            data = None
-        return Outcome(kind, message, data, status_code, retry_after)
+            return failed(exc, data)
+        return Outcome(None, None, data)
 
 
 def _policy_timeout(policy: ProviderPolicy, settings: Settings) -> httpx.Timeout | None:
@@ -302,8 +291,3 @@ def _policy_timeout(policy: ProviderPolicy, settings: Settings) -> httpx.Timeout
 
 def _json_object(payload: object) -> dict[str, Any]:
     return payload if isinstance(payload, dict) else as_object(payload)
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

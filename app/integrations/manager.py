@@ -105,19 +105,30 @@ class ApiIntegrationManager:
         required: Sequence[str] = (),
         min_success: int | None = None,
         provider_params: Mapping[str, Mapping[str, Any]] | None = None,
+        use_cache: bool = True,
     ) -> FetchResponse:
         """Run the named providers (all when None) concurrently; results keep their order.
 
         Each provider gets `params` with its own `provider_params` entry on top. `required`
-        and `min_success` only judge the outcome (`quorum.judge`). With tracing on, the fan-out
-        is a span (a child of the request's) and each provider call one below it.
+        and `min_success` only judge the outcome (`quorum.judge`); `use_cache=False` makes
+        every provider call its upstream (answers are still stored). With tracing on, the
+        fan-out is a span (a child of the request's) and each provider call one below it.
         """
         own = provider_params or {}
         request_id = request_id or new_request_id()
         tracer = tracing.tracer
         if tracer is None:
             return await self._fetch_all(
-                client, params, own, names, timeout_ms, request_id, required, min_success, None
+                client,
+                params,
+                own,
+                names,
+                timeout_ms,
+                request_id,
+                required,
+                min_success,
+                None,
+                use_cache,
             )
         with tracer.start_as_current_span(
             "fan-out",
@@ -136,6 +147,7 @@ class ApiIntegrationManager:
                 required,
                 min_success,
                 trace_id,
+                use_cache,
             )
             summary = response.summary
             span.set_attributes(
@@ -158,6 +170,7 @@ class ApiIntegrationManager:
         required: Sequence[str],
         min_success: int | None,
         trace_id: str | None,
+        use_cache: bool,
     ) -> FetchResponse:
         selected = [self._providers[n] for n in names] if names else self.providers
         deadline_ms = self.deadline_ms(timeout_ms)
@@ -175,6 +188,7 @@ class ApiIntegrationManager:
                     params_for(params, own, p.name),
                     request_id=request_id,
                     deadline=deadline,
+                    use_cache=use_cache,
                 )
             )
             for p in selected

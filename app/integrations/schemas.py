@@ -1,7 +1,7 @@
 """Request and response shapes of the integration API (and of one provider call)."""
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -58,6 +58,19 @@ class ExternalResponse(BaseModel):
     )
     breaker_state: str | None = Field(
         default=None, description="The provider's circuit breaker after this call."
+    )
+    cache: Literal["hit", "miss", "stale"] | None = Field(
+        default=None,
+        description="The response cache: `hit` (served from it, no call), `miss` (called), "
+        "`stale` (a kept answer shown beside the error); null when the provider does not cache.",
+    )
+    coalesced: bool = Field(
+        default=False,
+        description="This call shared an identical call in flight that another request started.",
+    )
+    won_attempt: int | None = Field(
+        default=None,
+        description="Which attempt (1-based, hedged attempts included) gave the answer.",
     )
     started_at: datetime = Field(exclude=True)
     # Stored on the call's row; the response carries it once, beside `request_id`.

@@ -1,19 +1,23 @@
 """The spans of one provider call and of each of its attempts (tracing on only).
 
-`BaseApiProvider.execute` opens the call's span; each attempt runs in `traced_attempt`, whose
-span the HTTP client sends upstream as `traceparent` (`app.http.tracking.CallState.span`).
-Attributes say what happened (kind, status, attempts, breaker) and where (the redacted URL),
-never what was sent or answered: messages and data may hold what a client or upstream wrote.
+`BaseApiProvider.execute` opens the call's span (`ProviderSpans.start`), also for a call
+served from the cache or shared with another caller (coalesced); each attempt, hedges
+included, runs in `traced_attempt`, whose span the HTTP client sends upstream as `traceparent`
+(`app.http.current_attempt`). Attributes say what happened (kind, status, attempts, breaker,
+cache) and where (the redacted URL), never what was sent or answered: messages and data may
+hold what a client or upstream wrote.
 """
 
 from collections.abc import Awaitable, Callable
 
 from opentelemetry.context import Context
-from opentelemetry.trace import Span, SpanKind, StatusCode, Tracer
+from opentelemetry.trace import Span, SpanKind, StatusCode, Tracer, get_current_span
 
+from app.core import tracing
 from app.core.errors import ErrorKind
-from app.http import CallState
-from app.resilience.runner import Outcome
+from app.http import AttemptTrace, CallState, current_attempt
+from app.integrations.schemas import ExternalResponse
+from app.resilience.runner import Attempt, Outcome
 from app.security.redaction import redact_url
 
 _SPAN_URLS = 256  # distinct URLs per provider whose redacted form is kept
@@ -34,12 +38,86 @@ class SpanUrls:
         return shown
 
 
+class ProviderSpans:
+    """How one provider's calls and attempts are traced."""
+
+    def __init__(self, provider: str, method: str) -> None:
+        self.provider = provider
+        self.method = method
+        self._name = f"provider {provider}"
+        self.show_url = SpanUrls()  # how its attempts' spans show the URLs asked
+
+    def start(self) -> "CallTrace | None":
+        """One call's tracing; None when tracing is off."""
+        tracer = tracing.tracer
+        if tracer is None:
+            return None
+        current = get_current_span()
+        if current.get_span_context().is_valid and not current.is_recording():
+            # The request was not sampled, so no span below it would be: skip making them,
+            # and name the request's span upstream (its trace id, sampled flag off).
+            return CallTrace(self, tracer, None, current)
+        # A child of the current span (the fan-out's); each attempt is a child of this one.
+        span = tracer.start_span(self._name, attributes={"fanout.provider": self.provider})
+        return CallTrace(self, tracer, span, span)
+
+
+class CallTrace:
+    """One provider call's span (None when the request was not sampled)."""
+
+    __slots__ = ("_parent", "_sent", "_spans", "_tracer", "span")
+
+    def __init__(self, spans: ProviderSpans, tracer: Tracer, span: Span | None, sent: Span) -> None:
+        self._spans = spans
+        self._tracer = tracer
+        self.span = span
+        self._sent = sent  # the span whose trace id the call's row and result carry
+        self._parent = tracing.child_context(span) if span is not None else None
+
+    def wrap(self, attempt: Attempt, state: CallState) -> Attempt:
+        """`attempt`, each run (hedges too) in a span of its own, the parent sent upstream."""
+        state.traced = True
+        parent = self._parent
+        if parent is None:
+            unsampled = AttemptTrace(self._sent)
+            return lambda: _named(unsampled, attempt)
+        spans, tracer = self._spans, self._tracer
+        return lambda: traced_attempt(
+            attempt,
+            provider=spans.provider,
+            method=spans.method,
+            tracer=tracer,
+            parent=parent,
+            show_url=spans.show_url,
+        )
+
+    def end(self, result: ExternalResponse) -> None:
+        """End the call's span with what `result` says; note its trace on it."""
+        result.trace_id = tracing.trace_id_of(self._sent)
+        span = self.span
+        if span is not None:
+            result.trace_sampled = span.get_span_context().trace_flags.sampled
+            end_call_span(span, result)
+
+    def cancelled(self) -> None:
+        """The call's task was cancelled (the request's deadline passed, or its client left)."""
+        if self.span is not None:
+            end_cancelled(self.span)
+
+
+async def _named(unsampled: AttemptTrace, attempt: Attempt) -> Outcome:
+    token = current_attempt.set(unsampled)
+    try:
+        return await attempt()
+    finally:
+        current_attempt.reset(token)
+
+
 async def traced_attempt(
     attempt: Callable[[], Awaitable[Outcome]],
     *,
     provider: str,
     method: str,
-    state: CallState,
     tracer: Tracer,
     parent: Context,
     show_url: Callable[[str], str],
@@ -47,7 +125,8 @@ async def traced_attempt(
     """Run `attempt` inside a span of its own: the parent the client names upstream.
 
     The span shows the status this attempt got and the URL it asked as `show_url` renders
-    it (redacted: no userinfo, no query value, no known secret).
+    it (redacted: no userinfo, no query value, no known secret). What the client saw is kept
+    in a context variable, not the call's state: hedged attempts of one call run at once.
     """
     span = tracer.start_span(
         method,
@@ -55,32 +134,27 @@ async def traced_attempt(
         kind=SpanKind.CLIENT,
         attributes={"fanout.provider": provider, "http.request.method": method},
     )
-    # The call's last status stays what it was if this attempt got none (a connection error).
-    previous_status, state.status_code = state.status_code, None
-    state.span, state.url = span, None
+    wire = AttemptTrace(span)
+    token = current_attempt.set(wire)
     try:
         outcome = await attempt()
     except BaseException:
-        # Cancelled: the deadline's timer, or the client went away.
-        _end(span, _wire(state, previous_status, show_url), "cancelled")
+        # Cancelled: the deadline's timer, the client went away, or another attempt won.
+        _end(span, _seen(wire, show_url), "cancelled")
         raise
-    _end(span, _wire(state, previous_status, show_url), outcome.kind)
+    finally:
+        current_attempt.reset(token)
+    _end(span, _seen(wire, show_url), outcome.kind)
     return outcome
 
 
-def _wire(
-    state: CallState, previous_status: int | None, show_url: Callable[[str], str]
-) -> dict[str, str | int]:
+def _seen(wire: AttemptTrace, show_url: Callable[[str], str]) -> dict[str, str | int]:
     """What the client saw of this attempt: its status and the URL it asked."""
-    state.span = None
     seen: dict[str, str | int] = {}
-    status = state.status_code
-    if status is None:
-        state.status_code = previous_status
-    else:
-        seen["http.response.status_code"] = status
-    if state.url is not None:
-        seen["url.full"] = show_url(str(state.url))
+    if wire.status_code is not None:
+        seen["http.response.status_code"] = wire.status_code
+    if wire.url is not None:
+        seen["url.full"] = show_url(str(wire.url))
     return seen
 
 
@@ -94,27 +168,26 @@ def _end(span: Span, attributes: dict[str, str | int], error: ErrorKind | str | 
     span.end()
 
 
-def end_call_span(
-    span: Span,
-    kind: ErrorKind | None,
-    status_code: int | None,
-    attempts: int,
-    stale: bool,
-    breaker_state: str | None,
-) -> None:
+def end_call_span(span: Span, result: ExternalResponse) -> None:
     """What the call came to; never its message or data."""
+    kind = result.error_kind
     attributes: dict[str, str | int | bool] = {
         "fanout.outcome": "success" if kind is None else "failure",
-        "fanout.attempts": attempts,
-        "fanout.stale": stale,
+        "fanout.attempts": result.attempts,
+        "fanout.stale": result.stale,
+        "fanout.coalesced": result.coalesced,
     }
     if kind is not None:
         attributes["fanout.error_kind"] = kind.value
         attributes["error.type"] = kind.value
-    if status_code is not None:
-        attributes["http.response.status_code"] = status_code
-    if breaker_state is not None:
-        attributes["fanout.breaker_state"] = str(breaker_state)
+    if result.status_code is not None:
+        attributes["http.response.status_code"] = result.status_code
+    if result.breaker_state is not None:
+        attributes["fanout.breaker_state"] = str(result.breaker_state)
+    if result.cache is not None:
+        attributes["fanout.cache"] = result.cache
+    if result.won_attempt is not None:
+        attributes["fanout.won_attempt"] = result.won_attempt
     span.set_attributes(attributes)
     if kind is not None:
         span.set_status(StatusCode.ERROR)

@@ -97,6 +97,13 @@ class ExternalApiLog(Base):
     stale: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     # --- added by migration 0008 -------------------------------------------------------------
+    # The response cache (hit, miss, stale; null when the provider does not cache), whether the
+    # call shared another request's identical call, and which attempt (hedges counted) won.
+    cache: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    # No Python default: rows always set it, and inserts through the ORM at older revisions
+    # (the migration tests) must not name a column those revisions lack.
+    coalesced: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    won_attempt: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # The OpenTelemetry trace of the request (32 hex digits; null when tracing is off), also
     # returned in the fetch response and sent upstream in `traceparent`.
     trace_id: Mapped[str | None] = mapped_column(String(32), nullable=True)

@@ -135,6 +135,15 @@ def breaker_state(provider: Any) -> str | None:
     return text if text in BREAKER_STATES else None
 
 
+def cache_counts(provider: Any) -> dict[str, int] | None:
+    """A provider's response-cache and coalescing counts since start; None when both are off."""
+    reuse = getattr(provider, "reuse", None)
+    if reuse is None or not reuse.active:
+        return None
+    counts: dict[str, int] = reuse.counters.as_dict()
+    return counts
+
+
 class _RuntimeCollector(Collector):
     def __init__(self) -> None:
         self.writer_stats: Callable[[], Any] | None = None
@@ -149,6 +158,7 @@ class _RuntimeCollector(Collector):
         yield from self._writer()
         yield from self._breakers()
         yield from self._admission()
+        yield from self._cache()
         yield from self._policies()
         yield from self._state()
 
@@ -241,6 +251,23 @@ class _RuntimeCollector(Collector):
             found = True
             for candidate in BREAKER_STATES:
                 family.add_metric([provider.name, candidate], 1.0 if candidate == state else 0.0)
+        if found:
+            yield family
+
+    def _cache(self) -> Iterable[Metric]:
+        family = CounterMetricFamily(
+            "fanout_cache_results",
+            "Provider calls by response-cache result (hit, miss, stale) and coalesced calls.",
+            labels=["provider", "result"],
+        )
+        found = False
+        for provider in self.providers:
+            counts = cache_counts(provider)
+            if counts is None:
+                continue
+            found = True
+            for result, value in counts.items():
+                family.add_metric([provider.name, result], float(value))
         if found:
             yield family
 

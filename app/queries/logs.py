@@ -92,6 +92,9 @@ def to_log_row(row: ExternalApiLog) -> LogRow:
         breaker_state=row.breaker_state,
         stale=row.stale,
         created_at=as_utc(row.created_at),
+        cache=row.cache,
+        coalesced=row.coalesced,
+        won_attempt=row.won_attempt,
         trace_id=row.trace_id,
     )
 

@@ -46,6 +46,9 @@ class LogRow(BaseModel):
     )
     stale: bool = Field(description="`data` is a fallback, not this call's answer.")
     created_at: datetime = Field(description="When the call started, UTC.")
+    cache: str | None = Field(default=None, description="hit, miss, stale; null: no cache.")
+    coalesced: bool = Field(default=False, description="Shared another request's call.")
+    won_attempt: int | None = Field(default=None, description="The attempt that answered.")
     trace_id: str | None = Field(
         default=None,
         description="The request's OpenTelemetry trace (32 hex digits); null when tracing was off.",
@@ -111,6 +114,11 @@ class ProviderStats(BaseModel):
     last_error: LastError | None = Field(description="The newest failure inside the window.")
     breaker_state: str | None = Field(
         default=None, description="closed, half_open or open, when the provider has a breaker."
+    )
+    cache: dict[str, int] | None = Field(
+        default=None,
+        description="Response cache and coalescing counts (hit, miss, stale, coalesced) of this "
+        "replica since it started, whatever the window; null when both are off.",
     )
 
 

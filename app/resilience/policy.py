@@ -13,7 +13,7 @@ Three layers, later ones winning, each validated with the offending key named:
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from app.core.config import Settings
 from app.resilience.breaker import BreakerConfig
@@ -45,9 +45,31 @@ class ProviderPolicy(BaseModel):
     max_concurrency: int | None = Field(ge=1, description="None: no bulkhead.")
     max_response_bytes: int = Field(ge=1)
     follow_redirects: Literal["never", "same_origin"]
-    fallback: Literal["none", "static", "cache"]
+    fallback: Literal["none", "static"]
     fallback_value: dict[str, Any] | None = None
-    fallback_cache_ttl_s: float = Field(gt=0)
+    cache_ttl_s: float = Field(ge=0, description="How long an answer is served; 0: not.")
+    cache_respect_headers: bool = Field(
+        description="The upstream's Cache-Control and Expires decide, the TTL when they don't."
+    )
+    stale_if_error_s: float = Field(
+        ge=0, description="How long past its freshness a cached answer stands in for a failure."
+    )
+    coalesce: bool = Field(description="Identical idempotent calls in flight share one.")
+    hedge_after_ms: int | None = Field(gt=0, description="None: no hedged attempts.")
+    hedge_after_percentile: float | None = Field(
+        gt=0, lt=100, description="Hedge at this percentile of recent latency instead."
+    )
+    hedge_max: int = Field(ge=1, le=5, description="Extra attempts a hedged call may start.")
+
+    @field_validator("fallback", mode="before")
+    @classmethod
+    def _moved(cls, value: Any) -> Any:
+        if value == "cache":
+            raise ValueError(
+                "'cache' moved to the response cache: set stale_if_error_s (seconds a cached "
+                "answer may stand in for a failure) instead"
+            )
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> "ProviderPolicy":
@@ -55,6 +77,8 @@ class ProviderPolicy(BaseModel):
             raise ValueError("breaker_min_calls must not exceed breaker_window")
         if self.fallback == "static" and self.fallback_value is None:
             raise ValueError("fallback 'static' needs a fallback_value")
+        if self.hedge_after_percentile is not None and self.hedge_after_ms is None:
+            raise ValueError("hedge_after_percentile needs hedge_after_ms (the delay until then)")
         return self
 
     def breaker_config(self) -> BreakerConfig:

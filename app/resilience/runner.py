@@ -1,15 +1,17 @@
 """`PolicyRunner`: one provider's policies, applied around every call in a fixed order.
 
-    breaker check -> token bucket -> bulkhead -> [attempt under the deadline, retry?]* ->
-    breaker outcome -> fallback
+    breaker check -> token bucket -> bulkhead -> [attempt (+ hedges) under the deadline,
+    retry?]* -> breaker outcome -> static fallback
 
 Refusals (`circuit_open`, `rate_limited`, `bulkhead_full`) make no network call and are not
 counted by the breaker. Each attempt runs under the deadline's timer (`deadline.py`): httpx's
-timeouts are per read, so only this ends an upstream that drips bytes.
+timeouts are per read, so only this ends an upstream that drips bytes. Hedged attempts
+(`hedge.py`) count as attempts; the response cache and coalescing sit above the runner
+(`app/integrations/reuse.py`).
 """
 
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,10 +21,11 @@ from app.resilience.breaker import BreakerState, CircuitBreaker
 from app.resilience.bulkhead import Bulkhead
 from app.resilience.clock import SYSTEM_CLOCK, Clock
 from app.resilience.deadline import NO_DEADLINE, Deadline, DeadlineExpired, shared_deadline
-from app.resilience.fallback import Fallback, cache_key
+from app.resilience.fallback import Fallback
+from app.resilience.hedge import HedgeDelay, race
 from app.resilience.policy import ProviderPolicy
 from app.resilience.rate_limit import TokenBucket
-from app.resilience.retry import decide, parse_retry_after
+from app.resilience.retry import IDEMPOTENT_METHODS, decide, parse_retry_after
 
 
 @dataclass(slots=True)
@@ -43,10 +46,11 @@ class RunResult:
     retry_at: datetime | None = None
     stale: bool = False
     breaker_state: BreakerState | None = None
+    won_attempt: int | None = None  # which attempt (1-based, hedges included) answered well
 
 
 Attempt = Callable[[], Awaitable[Outcome]]
-_NO_PARAMS: Mapping[str, Any] = {}
+_NEVER = float("inf")
 
 
 class PolicyRunner:
@@ -77,9 +81,14 @@ class PolicyRunner:
         self.bulkhead = Bulkhead(policy.max_concurrency, clock) if policy.max_concurrency else None
         self.fallback: Fallback | None = None
         if policy.fallback == "static":
-            self.fallback = Fallback(static=policy.fallback_value, clock=clock)
-        elif policy.fallback == "cache":
-            self.fallback = Fallback(cache_ttl_s=policy.fallback_cache_ttl_s, clock=clock)
+            self.fallback = Fallback(static=policy.fallback_value)
+        # Hedging only ever repeats idempotent calls, whatever the policy says.
+        self.hedge_delay: HedgeDelay | None = None
+        if policy.hedge_after_ms is not None and method.upper() in IDEMPOTENT_METHODS:
+            self.hedge_delay = HedgeDelay(policy.hedge_after_ms, policy.hedge_after_percentile)
+        self._hedge_max = policy.hedge_max
+        # Asked before each hedge; `SharedPolicyRunner` puts its own (shared breaker and quota).
+        self.may_hedge: Callable[[], bool] = self._may_hedge
 
     def deadline(self, request_deadline: Deadline | None) -> Deadline:
         """The earlier of the request's deadline and this provider's per-call deadline."""
@@ -91,13 +100,14 @@ class PolicyRunner:
         return request_deadline or NO_DEADLINE
 
     async def run(
-        self,
-        attempt: Attempt,
-        request_deadline: Deadline | None,
-        params: Mapping[str, Any] = _NO_PARAMS,
-        key_names: tuple[str, ...] = (),
+        self, attempt: Attempt, request_deadline: Deadline | None, plan_at: float = _NEVER
     ) -> RunResult:
-        """Apply the policies around `attempt`; `params` and `key_names` key the fallback cache."""
+        """Apply the policies around `attempt`.
+
+        `plan_at`, when earlier than the deadline, is what waits and retries are planned
+        against (a call shared by callers runs to the server's deadline, but plans for the
+        one that started it, as that caller alone would have), without ending attempts.
+        """
         if self._call_timeout_ms is None and request_deadline is not None:
             deadline = request_deadline  # `self.deadline`, minus a call, for the usual case
         else:
@@ -109,9 +119,9 @@ class PolicyRunner:
             if permit is None:
                 refused = Outcome(ErrorKind.CIRCUIT_OPEN, "circuit breaker open: call not made")
                 refusal = RunResult(refused, 0, breaker_state=breaker.state)
-                return self._finish(refusal, params, key_names)
+                return self._finish(refusal)
         try:
-            result = await self._guarded(attempt, deadline)
+            result = await self._guarded(attempt, deadline, plan_at)
         except BaseException:
             if permit is not None and breaker is not None:
                 breaker.release(permit)
@@ -130,10 +140,12 @@ class PolicyRunner:
             result.breaker_state = breaker.state
         if self.fallback is None:
             return result
-        return self._finish(result, params, key_names)
+        return self._finish(result)
 
-    async def _guarded(self, attempt: Attempt, limit: Deadline) -> RunResult:
+    async def _guarded(self, attempt: Attempt, limit: Deadline, plan_at: float) -> RunResult:
         deadline = limit.at
+        if plan_at < deadline:
+            deadline = plan_at
         bucket = self.bucket
         if bucket is not None:
             wait = bucket.reserve(deadline)
@@ -152,28 +164,47 @@ class PolicyRunner:
                     raise
         bulkhead = self.bulkhead
         if bulkhead is None:
-            return await self._with_retries(attempt, limit)
+            return await self._with_retries(attempt, limit, deadline)
         if not bulkhead.try_enter() and not await bulkhead.acquire(deadline):
             message = f"{bulkhead.limit} calls already in flight until the deadline"
             return RunResult(Outcome(ErrorKind.BULKHEAD_FULL, message), 0)
         try:
-            return await self._with_retries(attempt, limit)
+            return await self._with_retries(attempt, limit, deadline)
         finally:
             bulkhead.release()
 
-    async def _with_retries(self, attempt: Attempt, limit: Deadline) -> RunResult:
+    async def _with_retries(self, attempt: Attempt, limit: Deadline, deadline: float) -> RunResult:
+        """Attempts under `limit`; retries planned to end by `deadline` (at most `limit.at`)."""
         clock = self.clock
-        deadline = limit.at
-        attempts = 0
+        attempts = 0  # every attempt sent, hedges included
+        tries = 0  # what the retry policy counts: hedged attempts are one try
+        hedge_delay = self.hedge_delay
         while True:
-            attempts += 1
+            tries += 1
             started = clock.monotonic()
-            try:
-                outcome = await limit.run(attempt)
-            except DeadlineExpired:
-                outcome = Outcome(ErrorKind.TIMEOUT, limit.timeout_message())
+            if hedge_delay is None:
+                attempts += 1
+                won = attempts
+                try:
+                    outcome = await limit.run(attempt)
+                except DeadlineExpired:
+                    outcome = Outcome(ErrorKind.TIMEOUT, limit.timeout_message())
+            else:
+                hedged = await race(
+                    attempt,
+                    limit,
+                    clock,
+                    hedge_delay,
+                    self._hedge_max,
+                    self.may_hedge,
+                    lambda: Outcome(ErrorKind.TIMEOUT, limit.timeout_message()),
+                    deadline,
+                )
+                outcome = hedged.outcome
+                won = attempts + (hedged.winner or 0)
+                attempts += hedged.started
             if outcome.kind is None:
-                return RunResult(outcome, attempts)
+                return RunResult(outcome, attempts, won_attempt=won)
             retry_after_s = None
             if outcome.retry_after is not None and outcome.status_code in (429, 503):
                 retry_after_s = parse_retry_after(outcome.retry_after, clock.now())
@@ -184,7 +215,7 @@ class PolicyRunner:
             if retryable:
                 decision = decide(
                     self._retry,
-                    attempts,
+                    tries,
                     now=now,
                     deadline=deadline,
                     last_attempt_s=now - started,
@@ -210,19 +241,21 @@ class PolicyRunner:
                 return RunResult(outcome, attempts, retry_at=retry_at)
             await clock.sleep(wait)
 
-    def _finish(
-        self, result: RunResult, params: Mapping[str, Any], key_names: tuple[str, ...]
-    ) -> RunResult:
+    def _may_hedge(self) -> bool:
+        """Another attempt now: never while half-open, and only with a rate-limit token."""
+        breaker = self.breaker
+        if breaker is not None and breaker.state is BreakerState.HALF_OPEN:
+            return False
+        bucket = self.bucket
+        # A token free now, or no hedge: a hedge that waits for one is no longer early.
+        return bucket is None or bucket.reserve(self.clock.monotonic()) is not None
+
+    def _finish(self, result: RunResult) -> RunResult:
         fallback = self.fallback
         if fallback is None:
             return result
         outcome = result.outcome
-        if outcome.kind is None:
-            if outcome.data is not None:
-                fallback.remember(cache_key(params, key_names), outcome.data)
-        elif outcome.kind is not ErrorKind.VALIDATION_ERROR:
-            value = fallback.value(cache_key(params, key_names))
-            if value is not None:
-                outcome.data = value
-                result.stale = True
+        if outcome.kind is not None and outcome.kind is not ErrorKind.VALIDATION_ERROR:
+            outcome.data = fallback.value()
+            result.stale = True
         return result

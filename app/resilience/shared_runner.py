@@ -1,9 +1,13 @@
-"""`SharedPolicyRunner`: `PolicyRunner`'s contract, with breaker, quota and cache in a backend.
+"""`SharedPolicyRunner`: `PolicyRunner`'s contract, with breaker and quota in a backend.
 
 Used when `REDIS_URL` is set. One call to `StateBackend.admit` checks the breaker and takes
 the token (for a fan-out, `RedisState` sends all of its providers' admissions in one round
 trip); then an inner `PolicyRunner` without breaker, bucket or fallback applies the deadline,
-the bulkhead and the retries, which stay per process.
+the bulkhead, the retries and hedging, which stay per process. A hedge is never sent while the
+shared breaker is half-open, nor for a provider with an outbound rate limit: its token would
+need a round trip at the moment of the hedge, and a hedge that waits is no longer early. The
+response cache (kept answers for stale-if-error too) is shared through its own Redis store
+(`app.resilience.redis_store`), above the runner.
 
 The breaker's state (open until, half-open probes, generation) is shared; the window of
 outcomes that decides to trip is each worker's own. Sharing the window would cost a Redis
@@ -13,26 +17,22 @@ per worker). Half-open probes, and what their outcomes decide, are shared exactl
 """
 
 import asyncio
-import hashlib
 import logging
 from collections import deque
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine
 from datetime import timedelta
 from typing import Any
-
-import orjson
 
 from app.core.errors import ErrorKind, is_technical
 from app.resilience.breaker import BREAKER_STATE_LISTENERS, BreakerConfig, BreakerState
 from app.resilience.clock import SYSTEM_CLOCK, Clock
 from app.resilience.deadline import Deadline
-from app.resilience.fallback import cache_key
 from app.resilience.policy import ProviderPolicy
 from app.resilience.runner import Attempt, Outcome, PolicyRunner, RunResult
 from app.state import Admission, BucketSpec, StateBackend
 
 logger = logging.getLogger(__name__)
-_NO_PARAMS: Mapping[str, Any] = {}
+_NEVER = float("inf")
 
 
 class BreakerView:
@@ -103,13 +103,10 @@ class SharedPolicyRunner:
         self._window = _Window(self._config) if self._config else None
         self.breaker = BreakerView() if self._config else None
         self._tasks: set[asyncio.Task[None]] = set()
+        self.inner.may_hedge = self._may_hedge
 
     async def run(
-        self,
-        attempt: Attempt,
-        request_deadline: Deadline | None,
-        params: Mapping[str, Any] = _NO_PARAMS,
-        key_names: tuple[str, ...] = (),
+        self, attempt: Attempt, request_deadline: Deadline | None, plan_at: float = _NEVER
     ) -> RunResult:
         """Apply the policies around `attempt`, as `PolicyRunner.run` does."""
         deadline = self.inner.deadline(request_deadline)
@@ -128,13 +125,13 @@ class SharedPolicyRunner:
                 message = "circuit breaker open: call not made"
                 result = RunResult(Outcome(ErrorKind.CIRCUIT_OPEN, message), 0)
             result.breaker_state = self.breaker.state if self.breaker else None
-            return await self._finish(result, params, key_names)
+            return self._finish(result)
         try:
             if admission.wait_s > 0:
                 await self.clock.sleep(admission.wait_s)
             # The inner runner's bulkhead and retries: what its `run` does without breaker,
             # bucket or fallback, one coroutine fewer a call.
-            result = await self.inner._guarded(attempt, deadline)
+            result = await self.inner._guarded(attempt, deadline, plan_at)
         except BaseException:
             if admission.breaker == BreakerState.HALF_OPEN:
                 self._later(self.state.release(self.name, admission))
@@ -150,7 +147,7 @@ class SharedPolicyRunner:
             result.breaker_state = self.breaker.state
         if self.policy.fallback == "none":
             return result
-        return await self._finish(result, params, key_names)
+        return self._finish(result)
 
     async def _outcome(self, admission: Admission, result: RunResult, deadline: Deadline) -> None:
         outcome = result.outcome
@@ -189,28 +186,22 @@ class SharedPolicyRunner:
             except Exception:
                 logger.exception("breaker state listener failed")
 
-    async def _finish(
-        self, result: RunResult, params: Mapping[str, Any], key_names: tuple[str, ...]
-    ) -> RunResult:
-        policy = self.policy
-        if policy.fallback == "none":
-            return result
-        outcome = result.outcome
-        if policy.fallback == "static":
-            if outcome.kind is not None and outcome.kind is not ErrorKind.VALIDATION_ERROR:
-                outcome.data = policy.fallback_value
-                result.stale = True
-            return result
-        key = hashlib.sha256(repr(cache_key(params, key_names)).encode()).hexdigest()
-        if outcome.kind is None:
-            if outcome.data is not None:
-                value = orjson.dumps(outcome.data)
-                await self.state.cache_set(self.name, key, value, policy.fallback_cache_ttl_s)
-        elif outcome.kind is not ErrorKind.VALIDATION_ERROR:
-            stored = await self.state.cache_get(self.name, key)
-            if stored is not None:
-                outcome.data = orjson.loads(stored)
-                result.stale = True
+    def _may_hedge(self) -> bool:
+        view = self.breaker
+        if view is not None and view.state is BreakerState.HALF_OPEN:
+            return False
+        return self._bucket is None
+
+    def _finish(self, result: RunResult) -> RunResult:
+        """The static fallback, as `PolicyRunner` applies it."""
+        policy, kind = self.policy, result.outcome.kind
+        if (
+            policy.fallback == "static"
+            and kind is not None
+            and kind is not ErrorKind.VALIDATION_ERROR
+        ):
+            result.outcome.data = policy.fallback_value
+            result.stale = True
         return result
 
     def _later(self, work: Coroutine[Any, Any, None]) -> None:

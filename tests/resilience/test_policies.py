@@ -10,7 +10,7 @@ import pytest
 from app.core.config import Settings
 from app.main import create_app
 from app.resilience.bulkhead import Bulkhead
-from app.resilience.fallback import Fallback, cache_key
+from app.resilience.fallback import Fallback
 from app.resilience.policy import (
     PolicyError,
     ProviderPolicy,
@@ -125,28 +125,9 @@ async def test_bulkhead_caps_in_flight_calls_and_gives_up_at_the_deadline() -> N
     assert bulkhead.in_flight == 2
 
 
-def test_fallback_static_or_the_last_good_answer_per_key_within_its_ttl() -> None:
-    assert Fallback(static={"v": 1}).value("any") == {"v": 1}
-    clock = FakeClock()
-    cache = Fallback(cache_ttl_s=10, max_entries=2, clock=clock)
-    cache.remember("busan", {"city": "Busan"})
-    assert cache.value("seoul") is None  # never another key's answer
-    clock.advance(10)
-    assert cache.value("busan") == {"city": "Busan"}
-    clock.advance(0.1)
-    assert cache.value("busan") is None
-    for key in ("a", "b", "c"):
-        cache.remember(key, {"k": key})
-    assert cache.value("a") is None  # evicted: at most max_entries keys
-    assert cache.value("c") == {"k": "c"}
-
-
-def test_the_cache_key_is_the_declared_parameters_values_in_order() -> None:
-    names = ("city", "units")
-    assert cache_key({"units": "si", "city": "Busan", "other": 1}, names) == ("Busan", "si")
-    assert cache_key({}, names) == (None, None)  # unset: the provider's defaults apply
-    # An unhashable value is keyed by its text, so it still finds its own last answer.
-    assert cache_key({"city": ["Busan", "Seoul"]}, names) == ("['Busan', 'Seoul']", "None")
+def test_fallback_static() -> None:
+    assert Fallback(static={"v": 1}).value() == {"v": 1}
+    assert Fallback().value() is None
 
 
 def test_policy_layers_settings_then_class_then_environment() -> None:

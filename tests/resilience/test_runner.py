@@ -15,6 +15,7 @@ from app.http.client import HttpClient, create_http_client
 from app.integrations.base import BaseApiProvider, Params
 from app.integrations.schemas import ExternalResponse
 from app.resilience.deadline import Deadline
+from app.resilience.response_cache import MemoryStore
 from app.resilience.runner import PolicyRunner
 from tests.support.clock import FakeClock
 
@@ -72,6 +73,8 @@ def make(cls: type[BaseApiProvider] = Sensor, **policy: Any) -> tuple[BaseApiPro
     provider.runner = PolicyRunner(
         provider.name, provider.policy, provider.method, clock=clock, rng=random.Random(7)
     )
+    if provider.reuse.keeps:
+        provider.attach_cache(MemoryStore(1 << 20), clock)
     return provider, clock
 
 
@@ -206,7 +209,7 @@ async def test_outbound_rate_limit_waits_for_a_token_or_refuses() -> None:
 
 
 async def test_bulkhead_full_until_the_deadline() -> None:
-    provider, clock = make(max_concurrency=1)
+    provider, clock = make(max_concurrency=1, coalesce=False)  # two calls, not one shared
     gate = asyncio.Event()
 
     async def held(request: httpx.Request) -> httpx.Response:
@@ -234,8 +237,8 @@ async def test_static_fallback_is_shown_beside_the_error() -> None:
     assert "503" in (result.error_message or "")
 
 
-async def test_cached_fallback_is_the_last_good_answer_for_the_same_params() -> None:
-    provider, clock = make(retries=0, fallback="cache", fallback_cache_ttl_s=60)
+async def test_stale_if_error_is_the_last_good_answer_for_the_same_params() -> None:
+    provider, clock = make(retries=0, stale_if_error_s=60)
     assert (await call(provider, Upstream(ok(41)), clock, params={"room": "a"})).success
     down = Upstream(httpx.Response(503))
     same = await call(provider, down, clock, params={"room": "a"})
@@ -247,8 +250,8 @@ async def test_cached_fallback_is_the_last_good_answer_for_the_same_params() -> 
     assert (expired.stale, expired.data) == (False, None)
 
 
-async def test_cached_fallback_keys_unhashable_params_by_their_text() -> None:
-    provider, clock = make(retries=0, fallback="cache", fallback_cache_ttl_s=60)
+async def test_stale_if_error_keys_unhashable_params_by_their_text() -> None:
+    provider, clock = make(retries=0, stale_if_error_s=60)
     rooms: Params = {"room": ["a", "b"]}  # a repeated query parameter
     assert (await call(provider, Upstream(ok(7)), clock, params=rooms)).success
     again = await call(provider, Upstream(httpx.Response(503)), clock, params=rooms)

@@ -108,16 +108,34 @@ async def test_the_quota_is_shared_and_a_refusal_says_when_to_retry(worker: Make
     assert results[3].retry_at is not None
 
 
-async def test_the_fallback_cache_is_one_copy_for_the_deployment(worker: Make) -> None:
-    policy = {"fallback": "cache", "breaker_enabled": False}
-    a, b = await worker(**policy), await worker(**policy)
-    params = {"city": "Seoul"}
-    await a.run(ok, deadline(), params, ("city",))
-    stale = await b.run(fails, deadline(), params, ("city",))
-    assert stale.stale
-    assert stale.outcome.data == {"v": 1}
-    other = await b.run(fails, deadline(), {"city": "Busan"}, ("city",))
-    assert not other.stale
+async def test_the_static_fallback_stands_in_for_a_failure(worker: Make) -> None:
+    # The fallback cache of old is the response cache's stale-if-error now, above the runner.
+    runner = await worker(fallback="static", fallback_value={"v": 0}, breaker_enabled=False)
+    stale = await runner.run(fails, deadline())
+    assert (stale.stale, stale.outcome.data) == (True, {"v": 0})
+
+
+async def test_hedges_go_out_unless_the_quota_is_shared(worker: Make) -> None:
+    calls = 0
+    never = asyncio.Event()
+
+    async def first_hangs() -> Outcome:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await never.wait()  # the first attempt never answers: only a hedge can
+        return Outcome(data={"v": calls})
+
+    hedged = await worker(hedge_after_ms=10, breaker_enabled=False)
+    result = await hedged.run(first_hangs, deadline())
+    assert (result.outcome.data, result.attempts, result.won_attempt) == ({"v": 2}, 2, 2)
+    # A shared token would need a round trip at the hedge's moment: no hedge, the deadline ends it.
+    calls = 0
+    limited = await worker(
+        hedge_after_ms=10, breaker_enabled=False, rate_limit_per_s=100.0, rate_limit_burst=10
+    )
+    result = await limited.run(first_hangs, Deadline.after(200))
+    assert (result.outcome.kind, result.attempts, calls) == (ErrorKind.TIMEOUT, 1, 1)
 
 
 async def test_a_shared_token_is_waited_for_at_most_half_the_budget() -> None:

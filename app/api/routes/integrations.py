@@ -39,6 +39,9 @@ Parameters go to every provider (`params`; on GET, any other query key) unless t
 over the shared ones there. A value a selected provider cannot use (a required parameter left
 out, a path value that would change its target, a wrong type) is a **422** naming the provider
 and the parameter, before any upstream call.
+
+Providers with a response cache may answer from it (`cache: hit`); `Cache-Control: no-cache`
+on the request makes every provider call its upstream.
 """
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -88,6 +91,7 @@ async def _run(
     required: list[str] | None,
     min_success: int | None,
     provider_params: dict[str, dict[str, Any]],
+    cache_control: str | None,
 ) -> Response:
     """What GET and POST share: limits, key scope, names, the rules' sense, fan-out, answer."""
     names = split_names(providers, location)
@@ -108,6 +112,7 @@ async def _run(
         required=wanted,
         min_success=min_success,
         provider_params=provider_params,
+        use_cache=not _no_cache(cache_control),
     )
     # Built with model_construct from validated parts: serialise directly, skip re-validation.
     return Response(
@@ -152,6 +157,14 @@ def _check_provider_params(
         provider, param, message = problems[0]
         loc = (at, "provider_params", provider, param)
         raise invalid("invalid_provider_param", loc, f"{provider}: {message}")
+
+
+def _no_cache(header: str | None) -> bool:
+    """`Cache-Control: no-cache` (or `no-store`, or `max-age=0`): call every upstream."""
+    if not header:
+        return False
+    directives = {part.strip().lower().replace(" ", "") for part in header.split(",")}
+    return bool(directives & {"no-cache", "no-store", "max-age=0"})
 
 
 @router.get(
@@ -205,6 +218,7 @@ async def fetch(
         required=required,
         min_success=min_success,
         provider_params=provider_params,
+        cache_control=request.headers.get("cache-control"),
     )
 
 
@@ -212,6 +226,7 @@ async def fetch(
     "/fetch", response_model=FetchResponse, responses=_ERRORS, description=FETCH_DESCRIPTION
 )
 async def fetch_post(
+    request: Request,
     body: FetchRequest,
     client: ClientDep,
     manager: ManagerDep,
@@ -238,6 +253,7 @@ async def fetch_post(
         required=body.required,
         min_success=body.min_success,
         provider_params=body.provider_params,
+        cache_control=request.headers.get("cache-control"),
     )
 
 

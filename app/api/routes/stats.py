@@ -9,7 +9,7 @@ from app.api.deps import ManagerDep, SessionDep
 from app.api.errors import DATABASE_RESPONSES
 from app.api.names import resolve_names, split_names
 from app.api.routes.logs import PROVIDER_AT, IsoDateTime
-from app.observability.metrics import breaker_state
+from app.observability.metrics import breaker_state, cache_counts
 from app.queries.logs import as_utc
 from app.queries.rollups import rollup_window, uses_rollup
 from app.queries.schemas import ProviderStats, StatsResponse
@@ -71,14 +71,14 @@ def get_stats(
         bucket_s=bucket_s,
         percentiles="histogram" if from_rollup else "exact",
         providers=[
-            _provider_stats(f, breaker_state(registered.get(f.provider)))
+            _provider_stats(f, registered.get(f.provider))
             for f in sorted(figures.values(), key=lambda f: f.provider)
         ],
         series=points,
     )
 
 
-def _provider_stats(f: ProviderFigures, breaker: str | None) -> ProviderStats:
+def _provider_stats(f: ProviderFigures, provider: object) -> ProviderStats:
     p50, p95, p99 = (None if v is None else round(v, 3) for v in f.percentiles)
     return ProviderStats(
         provider=f.provider,
@@ -91,5 +91,6 @@ def _provider_stats(f: ProviderFigures, breaker: str | None) -> ProviderStats:
         p99_ms=p99,
         errors_by_kind=f.errors_by_kind,
         last_error=f.last_error,
-        breaker_state=breaker,
+        breaker_state=breaker_state(provider),
+        cache=cache_counts(provider),
     )
