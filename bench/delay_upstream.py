@@ -29,7 +29,9 @@ class Delayed:
         self.count = 0
         self._rng = random.Random(seed)  # the tail's draw only, nothing secret
 
-    def handle(self, method: str, target: str, headers: dict[str, str]) -> object:
+    def handle(
+        self, method: str, target: str, headers: dict[str, str], request_body: bytes
+    ) -> object:
         if target == "/_count":
             return Response(200, _JSON, orjson.dumps({"count": self.count}))
         self.count += 1
