@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from app.state.backend import CLOSED, HALF_OPEN, OPEN, Admission, BucketSpec, StateStatus
 
-_MAX_KEYS = 10_000  # client buckets and cache entries; the least recently used go first
+_MAX_KEYS = 10_000  # client buckets; the least recently used go first
 
 
 class _Breaker:
@@ -32,7 +32,7 @@ class _Breaker:
 
 
 class InProcessState:
-    """Buckets, breakers, client limits and a cache in this process, touched only by its loop."""
+    """Buckets, breakers and client limits in this process, touched only by its loop."""
 
     def __init__(
         self, *, share: int = 1, epoch: int = 0, clock: Callable[[], float] = time.monotonic
@@ -42,7 +42,6 @@ class InProcessState:
         self._clock = clock
         self._buckets: OrderedDict[str, list[float]] = OrderedDict()  # [tokens, updated]
         self._breakers: dict[str, _Breaker] = {}
-        self._cache: OrderedDict[tuple[str, str], tuple[float, bytes]] = OrderedDict()
 
     # -- buckets ---------------------------------------------------------------------------
 
@@ -135,22 +134,6 @@ class InProcessState:
             and breaker.out > 0
         ):
             breaker.out -= 1
-
-    async def cache_get(self, name: str, key: str) -> bytes | None:
-        entry = self._cache.get((name, key))
-        if entry is None:
-            return None
-        expires, value = entry
-        if self._clock() >= expires:
-            del self._cache[(name, key)]
-            return None
-        return value
-
-    async def cache_set(self, name: str, key: str, value: bytes, ttl_s: float) -> None:
-        self._cache.pop((name, key), None)
-        self._cache[(name, key)] = (self._clock() + ttl_s, value)
-        if len(self._cache) > _MAX_KEYS:
-            self._cache.popitem(last=False)
 
     async def client_take(self, client: str, rate: float, burst: float) -> float:
         return self.client_take_now(client, rate, burst)

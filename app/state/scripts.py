@@ -14,7 +14,6 @@ Ops (keys; args -> reply):
   T trip     (breaker; generation, open_s)                    -> {state, generation}
   P probe    (breaker; generation, failed, probes, open_s)    -> {state, generation}
   R release  (breaker; generation)                            -> {state, generation}
-  G get      (key)                                            -> {value or nil}
   S set      (key; ttl_ms, value)                             -> {1}
   C client   (bucket; rate, burst, ttl_ms)                    -> {wait_us}
   H beat     (workers; worker, window_s)                      -> {live workers}
@@ -107,9 +106,6 @@ while a <= n do
       a = a + 2
     end
     r = {st, g}
-  elseif op == 'G' then
-    r = {redis.call('GET', KEYS[k])}
-    k, a = k + 1, a + 1
   elseif op == 'S' then
     redis.call('SET', KEYS[k], ARGV[a + 2], 'PX', ARGV[a + 1])
     r = {1}

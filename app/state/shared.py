@@ -269,19 +269,6 @@ class RedisState:
             return
         await self._breaker_op("R", name, admission, [])
 
-    async def cache_get(self, name: str, key: str) -> bytes | None:
-        try:
-            (value,) = await self._call("G", [self.key("fb", name, key)], [])
-        except StateUnavailableError:
-            return await self.local.cache_get(name, key)
-        return value if isinstance(value, bytes) else None
-
-    async def cache_set(self, name: str, key: str, value: bytes, ttl_s: float) -> None:
-        try:
-            await self._call("S", [self.key("fb", name, key)], [math.ceil(ttl_s * 1000), value])
-        except StateUnavailableError:
-            await self.local.cache_set(name, key, value, ttl_s)
-
     async def client_take(self, client: str, rate: float, burst: float) -> float:
         ttl_ms = math.ceil(burst / rate * 1000) + 60_000
         try:

@@ -130,14 +130,6 @@ async def test_a_refusal_by_the_bucket_gives_the_probe_slot_back(make: Make) -> 
     assert (probe.allowed, probe.breaker) == (True, HALF_OPEN)
 
 
-async def test_the_cache_keeps_a_value_for_its_ttl(make: Make) -> None:
-    state = await make()
-    assert await state.cache_get("p", "k") is None
-    await state.cache_set("p", "k", b'{"a":1}', 60)
-    assert await state.cache_get("p", "k") == b'{"a":1}'
-    assert await state.cache_get("other", "k") is None
-
-
 async def test_a_client_limit_allows_its_burst_then_says_how_long_to_wait(make: Make) -> None:
     state = await make()
     assert [await state.client_take("alice", 1.0, 2) for _ in range(2)] == [0.0, 0.0]
@@ -146,7 +138,7 @@ async def test_a_client_limit_allows_its_burst_then_says_how_long_to_wait(make: 
     assert await state.client_take("bob", 1.0, 2) == 0.0
 
 
-async def test_two_workers_share_quota_breaker_cache_and_client_limits(
+async def test_two_workers_share_quota_breaker_and_client_limits(
     redis_states: MakeRedis,
 ) -> None:
     a, b = await redis_states(), await redis_states()
@@ -156,8 +148,6 @@ async def test_two_workers_share_quota_breaker_cache_and_client_limits(
     opened = await a.admit("q", None, 2, 1.0)
     await a.trip("q", opened, open_s=60)
     assert (await b.admit("q", None, 2, 1.0)).breaker == OPEN
-    await a.cache_set("q", "k", b"1", 60)
-    assert await b.cache_get("q", "k") == b"1"
     assert [await s.client_take("alice", 0.01, 1) for s in (a, b)][1] > 0
 
 
