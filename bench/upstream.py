@@ -61,9 +61,11 @@ async def serve(host: str, port: int, delay_ms: float = 0.0) -> None:
     handler: Any = answers.handle
     if delay_ms > 0:
 
-        async def handler(method: str, target: str, headers: dict[str, str]) -> Response:
+        async def handler(
+            method: str, target: str, headers: dict[str, str], body: bytes = b""
+        ) -> Response:
             await asyncio.sleep(delay_ms / 1000)
-            return answers.handle(method, target, headers)
+            return answers.handle(method, target, headers, body)
 
     server = HttpServer(handler, host, port)
     await server.start()
