@@ -12,7 +12,7 @@ import time
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.api.connections import SHED_SCOPE_KEY
+from app.api.connections import RECEIVED_SCOPE_KEY, SHED_SCOPE_KEY
 from app.resilience.admission import Admission, Shed
 
 GATED_PATHS = frozenset({"/integrations/fetch"})
@@ -48,10 +48,12 @@ class AdmissionMiddleware:
                 scope[SHED_SCOPE_KEY] = self._pause_s
             await self._refuse(send, shed.reason)
             return
+        # From the request's arrival when the server protocol noted it: the loop's lag counts.
+        arrived = scope.get(RECEIVED_SCOPE_KEY, started)
         try:
             await self.app(scope, receive, send)
         finally:
-            admission.release(time.monotonic() - started)
+            admission.release(time.monotonic() - min(arrived, started))
 
     def _deadline_s(self, scope: Scope) -> float:
         match = _TIMEOUT_MS.search(scope.get("query_string", b""))

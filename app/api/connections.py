@@ -5,6 +5,9 @@
   (and, with `--limit-concurrency`, a slot) for ever. Here a connection whose request head is
   not complete within `header_timeout_s` of its first byte (or of connecting) gets 408 and is
   closed, as nginx's `client_header_timeout` does.
+- **Arrival time.** Each request's scope carries when its head was complete
+  (`RECEIVED_SCOPE_KEY`, `time.monotonic()`), so the admission gate's latency samples include
+  the time the request waited for the event loop, the first thing that grows under overload.
 - **Pacing.** A connection whose request was shed (the admission gate marks the scope) is not
   read again until its Retry-After has passed. A client that ignores Retry-After and resends at
   once would otherwise make the worker spend its CPU refusing; its next request waits in the
@@ -16,6 +19,7 @@
 """
 
 import asyncio
+import time
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -24,6 +28,8 @@ from app.core.config import get_settings
 
 # Set by the admission gate on a request it refused: seconds the connection is not read.
 SHED_SCOPE_KEY = "app.shed_pause_s"
+# Set on every request: `time.monotonic()` when its head was complete.
+RECEIVED_SCOPE_KEY = "app.received_at"
 _TIMEOUT_BODY = b"request head not complete in time\n"
 _REQUEST_TIMEOUT = (
     b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
@@ -57,6 +63,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
+        self.scope[RECEIVED_SCOPE_KEY] = time.monotonic()  # type: ignore[literal-required]
         super().on_headers_complete()
 
     def on_response_complete(self) -> None:

@@ -10,6 +10,11 @@ concurrency-limits, steered by the fan-outs' own latency. Every `window` complet
 compares their mean duration with the lowest mean seen lately (the unloaded latency); above
 `tolerance` (1.5) times that, the limit shrinks by a tenth (queueing has begun: more in flight
 would only add latency), otherwise it grows by one while the limit was reached in the window.
+The baseline fades by time, not by window (1 % a second): at a thousand fan-outs a second a
+per-window fade let the baseline climb with the load itself within seconds, so queueing was
+never seen. A fan-out's duration counts from when its request head arrived (the server
+protocol stamps it, `RECEIVED_SCOPE_KEY`), so the event loop's own lag is part of what the
+limiter sees.
 
 Single-threaded: the event loop is the only caller of `acquire` and `release`, so no lock;
 `shedding` and `stats` only read.
@@ -32,7 +37,9 @@ SHED_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
 QUIET_S = 5.0
 _EWMA = 0.1  # weight of one fan-out's duration in the expected-latency average
 _MIN_SAMPLES = 20  # before this many, nothing is known of the latency: no deadline refusal
-_BASELINE_DRIFT = 1.02  # per window: an old low baseline fades, so a slower normal is learnt
+# Per second: an old low baseline fades, so a slower normal (a slower upstream) is learnt
+# within about a minute, while a 20 s overload is still measured against the unloaded latency.
+_BASELINE_FADE_PER_S = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +98,7 @@ class Admission:
         self._win_n = 0
         self._win_full = False
         self._baseline = float("inf")
+        self._baseline_at = clock()
         self._last_shed = float("-inf")
         self._shedding = False
         self._shed_at_transition = 0
@@ -228,7 +236,9 @@ class Admission:
         if self._win_n < self._window:
             return
         mean = self._win_sum / self._win_n
-        self._baseline = min(self._baseline * _BASELINE_DRIFT, mean)
+        now = self._clock()
+        fade = 1.0 + _BASELINE_FADE_PER_S * (now - self._baseline_at)
+        self._baseline, self._baseline_at = min(self._baseline * fade, mean), now
         if mean > self._tolerance * self._baseline:
             self.limit = max(self.min_limit, self.limit * 9 // 10)
         elif self._win_full:

@@ -138,3 +138,24 @@ async def test_the_adaptive_limit_shrinks_when_latency_grows_and_recovers() -> N
     assert gate.limit == 4  # never below min_limit
     await window(0.02, 4)  # latency back to normal, limit reached in the window: grows by one
     assert gate.limit == 5
+
+
+async def test_the_baseline_fades_with_time_not_with_the_number_of_windows() -> None:
+    # At a thousand fan-outs a second a window passes every few milliseconds: a baseline that
+    # faded per window climbed with the load itself, and queueing was never seen.
+    clock = Clock()
+    gate = Admission(limit=40, adaptive=True, window=8, min_limit=4, clock=clock)
+
+    def window(duration_s: float) -> None:
+        for _ in range(8):
+            gate.in_flight += 1  # as `acquire` does; the gate's limit is never reached here
+            gate.release(duration_s)
+
+    window(0.02)  # the unloaded latency
+    for _ in range(15):
+        window(0.035)  # 1.75x, many windows within the same instant
+    assert gate.limit == 5  # cut by a tenth every window (40, 36, 32, ... 5)
+    clock.now += 100.0  # a hundred seconds later the old baseline has faded to 2x
+    limit = gate.limit
+    window(0.035)
+    assert gate.limit == limit  # 0.035 is the new normal: no cut
