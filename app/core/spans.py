@@ -22,10 +22,10 @@ import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from opentelemetry import context as context_api
 from opentelemetry.context import Context
-from opentelemetry.sdk.trace.sampling import Decision, Sampler, StaticSampler
 from opentelemetry.trace import (
     Link,
     Span,
@@ -40,6 +40,9 @@ from opentelemetry.trace import (
 )
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes, AttributeValue
+
+if TYPE_CHECKING:  # the SDK is imported once tracing is on: off, it is never loaded
+    from opentelemetry.sdk.trace.sampling import Decision, Sampler
 
 SAMPLED = 0x01
 RANDOM_TRACE_ID = 0x02  # W3C level 2: our trace ids are random (as the SDK's are)
@@ -192,13 +195,16 @@ class LightSpan(Span):
 class LightTracer(Tracer):
     """Makes `LightSpan`s; `on_end` takes each finished, sampled one (from any thread)."""
 
-    def __init__(self, sampler: Sampler, on_end: Callable[[LightSpan], None]) -> None:
+    def __init__(self, sampler: "Sampler", on_end: Callable[[LightSpan], None]) -> None:
+        from opentelemetry.sdk.trace import sampling
+
         self.sampler = sampler
         self._on_end = on_end
         self._inherits = inherits_locally(sampler)
+        self._drop, self._sample = sampling.Decision.DROP, sampling.Decision.RECORD_AND_SAMPLE
         # always_on and always_off answer the same whatever they are asked: asked once.
         self._static: Decision | None = None
-        if type(sampler) is StaticSampler:
+        if type(sampler) is sampling.StaticSampler:
             self._static = sampler.should_sample(None, 1, "").decision
 
     def start_span(
@@ -276,14 +282,14 @@ class LightTracer(Tracer):
             )
         span = _new(LightSpan)
         span._on_end = self._on_end
-        span._open = decision is not Decision.DROP
+        span._open = decision is not self._drop
         span.name = name
         span.kind = kind
         span.trace_id = trace_id
         span.trace_hex = f"{trace_id:032x}"
         span.span_id = _bits(64) or 1
         span.parent_id = parent_id
-        span.flags = (SAMPLED if decision is Decision.RECORD_AND_SAMPLE else 0) | random_id
+        span.flags = (SAMPLED if decision is self._sample else 0) | random_id
         span.trace_state = trace_state
         # What the sampler handed back: the standard ones, the span's own.
         span.attributes = dict(attributes) if attributes else _NONE
@@ -323,7 +329,7 @@ class LightTracer(Tracer):
                 span.end()
 
 
-def inherits_locally(sampler: Sampler) -> bool:
+def inherits_locally(sampler: "Sampler") -> bool:
     """Whether `sampler` decides a child of a local span as it decided the parent.
 
     True of every sampler `OTEL_TRACES_SAMPLER` names; a sampler built in code otherwise
