@@ -5,7 +5,9 @@ tests' in-memory recording read spans the way the SDK's exporters do, so they pr
 assert what the OTLP encoder sends.
 """
 
+import sys
 from collections.abc import Sequence
+from typing import IO
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
@@ -46,9 +48,10 @@ def to_readable(span: LightSpan, resource: Resource) -> ReadableSpan:
 class ConsoleExport:
     """`OTEL_TRACES_EXPORTER=console`: each span as the SDK's console exporter prints it."""
 
-    def __init__(self, resource: Resource) -> None:
+    def __init__(self, resource: Resource, out: IO[str] | None = None) -> None:
         self._resource = resource
-        self._exporter = ConsoleSpanExporter()
+        # The stream of now (the SDK's default is the one of its import).
+        self._exporter = ConsoleSpanExporter(out=out or sys.stdout)
 
     def __call__(self, spans: Sequence[LightSpan], deadline: float, retry: bool) -> str | None:
         self._exporter.export([to_readable(span, self._resource) for span in spans])
