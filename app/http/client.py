@@ -29,7 +29,7 @@ from yarl import URL
 from app.core.config import Settings
 from app.core.errors import ResponseTooLargeError, UpstreamStatusError
 from app.core.spans import LightSpan
-from app.core.tracing import TRACE_HEADERS, trace_headers
+from app.core.tracing import TRACE_HEADERS, TRACEPARENT, TRACESTATE
 from app.http import body
 from app.http.aiohttp_transport import AiohttpTransport
 from app.http.pool import ConnectionPool, Fetched
@@ -262,7 +262,9 @@ class HttpClient(httpx.AsyncClient):
             return merged
         sent = [*merged, (_REQUEST_ID, request_id)] if request_id is not None else [*merged]
         if span is not None:
-            sent += trace_headers(span)
+            sent.append((TRACEPARENT, span.traceparent()))
+            if span.trace_state:
+                sent.append((TRACESTATE, span.trace_state.to_header()))
         return sent
 
     def build_request(
