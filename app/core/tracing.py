@@ -11,7 +11,8 @@ The W3C headers are written here from the span's fields, not through a propagato
 would reach every third-party upstream), and without building a carrier per call.
 """
 
-from app.core.spans import LightSpan, LightTracer
+from app.core.spans import LightSpan
+from app.core.tracer import LightTracer
 
 TRACEPARENT = "traceparent"
 TRACESTATE = "tracestate"

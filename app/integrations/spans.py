@@ -18,7 +18,8 @@ from opentelemetry.trace import SpanKind, StatusCode, get_current_span
 
 from app.core import tracing
 from app.core.errors import ErrorKind
-from app.core.spans import LightSpan, LightTracer, SharedAttributes
+from app.core.spans import LightSpan, SharedAttributes
+from app.core.tracer import LightTracer
 from app.http import AttemptTrace, CallState, current_attempt
 from app.integrations.schemas import ExternalResponse
 from app.resilience.runner import Attempt, Outcome

@@ -23,7 +23,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from app.core.spans import LightSpan, LightTracer
+from app.core.spans import LightSpan
+from app.core.tracer import LightTracer
 from app.observability.otlp_http import TracingConfigError
 
 if TYPE_CHECKING:

@@ -24,7 +24,8 @@ from opentelemetry.trace import (
 )
 from opentelemetry.trace.span import TraceState
 
-from app.core.spans import LightSpan, LightTracer, SharedAttributes, inherits_locally
+from app.core.spans import LightSpan, SharedAttributes
+from app.core.tracer import LightTracer, inherits_locally
 from app.core.tracing import trace_headers
 
 

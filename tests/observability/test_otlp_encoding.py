@@ -18,7 +18,8 @@ from opentelemetry.trace import (
 )
 from opentelemetry.trace.span import TraceState
 
-from app.core.spans import LightSpan, LightTracer, SharedAttributes
+from app.core.spans import LightSpan, SharedAttributes
+from app.core.tracer import LightTracer
 from app.observability.otlp import Encoder
 
 RESOURCE: dict[str, Any] = {"service.name": "fanout-tests", "service.instance.id": "ü-1", "pid": 42}

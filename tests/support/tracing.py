@@ -13,7 +13,8 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.sampling import DEFAULT_ON
 
 from app.core import tracing
-from app.core.spans import LightSpan, LightTracer
+from app.core.spans import LightSpan
+from app.core.tracer import LightTracer
 from app.observability.readable import to_readable
 
 RESOURCE = Resource({SERVICE_NAME: "api-fanout-tests"})
