@@ -17,6 +17,7 @@ from app.core.tracer import LightTracer
 TRACEPARENT = "traceparent"
 TRACESTATE = "tracestate"
 TRACE_HEADERS = frozenset({TRACEPARENT, TRACESTATE})  # ours replace any a provider set
+SCOPE = "app"  # the instrumentation scope of every span this service makes
 
 # Read by every hot path: a plain module global, set only by `configure` and `reset`.
 tracer: LightTracer | None = None

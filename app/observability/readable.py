@@ -16,8 +16,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, Status, StatusCode, TraceFlags
 
 from app.core.spans import LightSpan
-
-SCOPE = "app"  # the instrumentation scope of every span this service makes
+from app.core.tracing import SCOPE
 
 
 def to_readable(span: LightSpan, resource: Resource) -> ReadableSpan:

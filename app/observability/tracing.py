@@ -14,8 +14,6 @@ import os
 from collections.abc import Mapping
 
 from opentelemetry.propagators.textmap import DefaultGetter
-from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace.sampling import _get_from_env_or_default
 from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,7 +22,6 @@ from app.core import tracing
 from app.core.spans import LightSpan
 from app.observability.otlp import Encoder
 from app.observability.otlp_http import ExportConfig, OtlpHttpSender, TracingConfigError
-from app.observability.readable import SCOPE, ConsoleExport
 from app.observability.span_pipeline import BatchSettings, Export, SpanPipeline
 from app.security.redaction import redact_text
 
@@ -88,13 +85,19 @@ def start_tracing(environ: Mapping[str, str] = os.environ) -> SpanPipeline | Non
     if name is None:
         return None
     settings = BatchSettings.from_environ(environ)
+    # The SDK only now: with tracing off the process never loads it.
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+    from opentelemetry.sdk.trace.sampling import _get_from_env_or_default
+
+    from app.observability.readable import ConsoleExport
+
     resource = Resource.create()
     if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
         resource = resource.merge(Resource({SERVICE_NAME: "api-fanout"}))
     export: Export
     if name == "otlp":
         sender = OtlpHttpSender(ExportConfig.from_environ(environ))
-        encoder = Encoder(resource.attributes, SCOPE)
+        encoder = Encoder(resource.attributes, tracing.SCOPE)
         where = sender.where
 
         def export(spans: list[LightSpan], deadline: float, retry: bool) -> str | None:
