@@ -4,7 +4,8 @@ Written by hand because the SDK's encoder builds a protobuf object per span, att
 value (about 32 us a span, more than a span is allowed to cost in all). Ours writes the wire
 format directly, and our spans repeat themselves: the same provider names, methods, statuses
 and redacted URLs, so the encoding of each (key, value) pair and of each span name is kept
-(bounded caches), and a span's fixed-size fields go out in one `struct.pack`.
+(bounded caches), an attribute set spans share (`SharedAttributes`) is encoded once, and a
+span's fixed-size fields go out in one `struct.pack`.
 
 Protobuf lets fields come in any order; a span's fixed fields are written first, together.
 What the messages hold (opentelemetry-proto, trace/v1 and common/v1):

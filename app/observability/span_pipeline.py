@@ -118,7 +118,7 @@ class SpanPipeline:
 
     def shutdown(self, timeout_s: float | None = None) -> None:
         """Export what is queued (within `timeout_s`, by default one batch's export
-        timeout) and stop the thread. Spans that end afterwards are dropped."""
+        timeout) and stop the thread. Spans that end afterwards are not exported."""
         timeout = self._settings.export_timeout_s if timeout_s is None else timeout_s
         with self._lock:
             if self._stop_at is not None:
@@ -139,6 +139,7 @@ class SpanPipeline:
                 done.set()
             self._note_overflow()
             if stop_at is not None:
+                self._spans = deque(maxlen=0)  # spans that end from now on are let go at once
                 return
 
     def _drain(self, stop_at: float | None) -> None:

@@ -85,7 +85,7 @@ def start_tracing(environ: Mapping[str, str] = os.environ) -> SpanPipeline | Non
     if name is None:
         return None
     settings = BatchSettings.from_environ(environ)
-    # The SDK only now: with tracing off the process never loads it.
+    # The SDK's tracing only now: with tracing off it is never imported.
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
     from opentelemetry.sdk.trace.sampling import _get_from_env_or_default
 

@@ -296,8 +296,8 @@ def test_shutdown_exports_what_is_queued_and_is_bounded_when_the_receiver_is_awa
     _spans(pipeline, 5)
     pipeline.shutdown()
     assert receiver.spans() == [f"s{n}" for n in range(5)]
-    _spans(pipeline, 1)  # after shutdown: no thread is there to send it
-    assert pipeline.force_flush(100) is False
+    _spans(pipeline, 1)  # after shutdown: no thread is there to send it, nor is it kept
+    assert pipeline.force_flush(100) is False and len(pipeline._spans) == 0
 
     away = _pipeline(f"http://127.0.0.1:{_free_port()}", BatchSettings(batch_size=2, delay_s=60))
     _spans(away, 1)
