@@ -36,7 +36,7 @@ from app.observability.metrics import Metrics
 from app.observability.request_id import RequestIdMiddleware
 from app.observability.tracing import (
     TracingMiddleware,
-    exporter_name,
+    check_tracing,
     start_tracing,
     stop_tracing,
 )
@@ -70,7 +70,7 @@ def create_app(
     validate_policy_settings(settings)
     # A policy for a provider we do not have is a typo that would silently do nothing.
     check_policy_names(settings.provider_policies, registry.names)
-    exporter_name(os.environ)  # the OTEL_* variables ask for something we ship
+    check_tracing(os.environ)  # the OTEL_* variables ask for something we ship
     classes = with_secrets(
         [cls for cls in registry.classes() if settings.demo_providers_enabled or not _demo(cls)],
         settings,
@@ -93,9 +93,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             # First in, last out: the writer's final batches and the last requests are traced.
-            tracer_provider = start_tracing()
-            if tracer_provider is not None:
-                stack.push_async_callback(asyncio.to_thread, stop_tracing, tracer_provider)
+            spans = start_tracing()
+            if spans is not None:
+                stack.push_async_callback(asyncio.to_thread, stop_tracing, spans)
             effective = settings
             if shared is not None:
                 shared.publisher = observed.exposition

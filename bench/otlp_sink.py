@@ -22,6 +22,7 @@ class Sink(ThreadingHTTPServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
     server: Sink
 
     def do_POST(self) -> None:

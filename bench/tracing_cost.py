@@ -153,7 +153,9 @@ def main(argv: list[str] | None = None) -> None:
     upstream, upstream_url = start_upstream("1" if args.pin else None)
     sink, sink_url = _start_sink("1" if args.pin else None)
     clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    base = {**clean, "DEMO_UPSTREAM_URL": upstream_url, "LOG_LEVEL": "warning"}
+    # The 20 demo providers only: the example provider files in providers/ (which the
+    # service loads from its working directory) call hosts the bench upstream does not serve.
+    base = {**clean, "DEMO_UPSTREAM_URL": upstream_url, "LOG_LEVEL": "warning", "PROVIDERS_DIR": ""}
     variants = {
         "before": (_baseline_tree(args.baseline_ref, tmp), {}),
         "off": (ROOT, {}),

@@ -22,7 +22,12 @@ SETTINGS_VARIABLES = frozenset(name.upper() for name in Settings.model_fields)
 
 
 def _settings_variables() -> list[str]:
-    return [name for name in os.environ if name.upper() in SETTINGS_VARIABLES]
+    """The developer's settings variables, and the OpenTelemetry ones the service reads."""
+    return [
+        name
+        for name in os.environ
+        if name.upper() in SETTINGS_VARIABLES or name.upper().startswith("OTEL_")
+    ]
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -86,3 +86,21 @@ def test_settings_from_the_shell_or_a_dot_env_change_no_outcome(tmp_path: Path) 
         check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:]
+
+
+def test_opentelemetry_variables_in_the_shell_change_no_outcome(tmp_path: Path) -> None:
+    # Left in place, they would turn tracing on in every app a test starts (and this one
+    # asserts that tracing is off) or stop it starting (an exporter we do not ship).
+    poison = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9", "OTEL_TRACES_SAMPLER": "x"}
+    target = ROOT / "tests" / "observability" / "test_tracing.py"
+    test = "test_tracing_off_sends_no_traceparent_and_stores_no_trace_id"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"{target}::{test}"],
+        cwd=tmp_path,
+        env=child_env(**poison),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:]

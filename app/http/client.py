@@ -28,15 +28,12 @@ from yarl import URL
 
 from app.core.config import Settings
 from app.core.errors import ResponseTooLargeError, UpstreamStatusError
+from app.core.spans import LightSpan
+from app.core.tracing import TRACE_HEADERS, TRACEPARENT, TRACESTATE
 from app.http import body
 from app.http.aiohttp_transport import AiohttpTransport
 from app.http.pool import ConnectionPool, Fetched
-from app.http.tracking import (
-    CALL_TRACKING_HOOKS,
-    current_attempt,
-    current_call,
-    with_trace_headers,
-)
+from app.http.tracking import CALL_TRACKING_HOOKS, current_attempt, current_call
 from app.http.urls import cache_key as _cache_key
 from app.http.urls import merged_headers as _merged_headers
 from app.http.urls import split_userinfo as _split_userinfo
@@ -209,14 +206,18 @@ class HttpClient(httpx.AsyncClient):
                     self._direct_urls.clear()
                 self._direct_urls[key] = target
         state = current_call.get()
-        request_id = None
+        request_id = attempt = parent = None
         if state is not None:
             state.attempts += 1
             request_id = state.request_id
-        sent = self._headers_for(headers, request_id)
-        attempt = current_attempt.get() if state is not None and state.traced else None
-        if attempt is not None:
-            sent = with_trace_headers(attempt, target, sent)  # tracing on
+            if state.traced:  # tracing on: a span goes upstream as the parent
+                parent = state.parent
+                if parent is None:
+                    attempt = current_attempt.get()
+                    if attempt is not None:
+                        attempt.url = target  # for the attempt's span
+                        parent = attempt.span
+        sent = self._headers_for(headers, request_id, parent)
         spec = timeouts or self.timeout
         fetched = await pool.request(
             method, target, sent, content, (spec.connect, spec.read, spec.pool), limit
@@ -229,23 +230,42 @@ class HttpClient(httpx.AsyncClient):
         return fetched
 
     def _headers_for(
-        self, extra: Mapping[str, str] | None, request_id: str | None
+        self,
+        extra: Mapping[str, str] | None,
+        request_id: str | None,
+        span: LightSpan | None = None,
     ) -> list[tuple[str, str]]:
         """The client's headers merged with `extra`, decoded once per distinct pair.
 
         The call's `X-Request-ID`, when there is one, replaces any the provider set (as the
-        hook does), so it is left out of the cached merge and appended per call.
+        hook does), and so do the `traceparent` and `tracestate` naming the attempt's `span`
+        (tracing on): they are left out of the cached merge and appended per call.
         """
-        key = (tuple(self.headers.raw), tuple(extra.items()) if extra else (), request_id is None)
+        key = (
+            tuple(self.headers.raw),
+            tuple(extra.items()) if extra else (),
+            request_id is None,
+            span is None,
+        )
         merged = self._merged_headers.get(key)
         if merged is None:
             merged = _merged_headers(self.headers, extra)
+            ours = TRACE_HEADERS if span is not None else frozenset()
             if request_id is not None:
-                merged = [item for item in merged if item[0].lower() != "x-request-id"]
+                ours = ours | {"x-request-id"}
+            if ours:
+                merged = [item for item in merged if item[0].lower() not in ours]
             if len(self._merged_headers) >= _HEADER_SETS:
                 self._merged_headers.clear()
             self._merged_headers[key] = merged
-        return merged if request_id is None else [*merged, (_REQUEST_ID, request_id)]
+        if request_id is None and span is None:
+            return merged
+        sent = [*merged, (_REQUEST_ID, request_id)] if request_id is not None else [*merged]
+        if span is not None:
+            sent.append((TRACEPARENT, span.traceparent()))
+            if span.trace_state:
+                sent.append((TRACESTATE, span.trace_state.to_header()))
+        return sent
 
     def build_request(
         self, method: str, url: httpx.URL | str, *, params: Any = None, **kwargs: Any

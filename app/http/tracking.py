@@ -10,12 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from opentelemetry.trace import Span
 
-from app.core.tracing import TRACEPARENT, TRACESTATE, trace_headers
-
-# Ours replace any a provider set, on both paths.
-_TRACE_HEADERS = frozenset({TRACEPARENT, TRACESTATE})
+from app.core.spans import LightSpan
+from app.core.tracing import TRACESTATE, trace_headers
 
 
 @dataclass(slots=True)
@@ -27,16 +24,18 @@ class CallState:
     idempotency_key: str | None = None
     # The last answer's headers (case-insensitive `get`), for the response cache's freshness.
     headers: Any = None
-    # Tracing on: the client sends `current_attempt`'s span upstream (hedged attempts of one
-    # call run at once, each in its own task, so each attempt's span is a context variable).
+    # Tracing on: the client names a span upstream, `parent` when every attempt names the same
+    # (the request was not sampled), else `current_attempt`'s (hedged attempts of one call run
+    # at once, each in its own task, so each attempt's span is a context variable).
     traced: bool = False
+    parent: LightSpan | None = None
 
 
 @dataclass(slots=True)
 class AttemptTrace:
     """Tracing on: one attempt's span (sent upstream) and what the client saw of it."""
 
-    span: Span
+    span: LightSpan
     url: object = None
     status_code: int | None = None
 
@@ -54,22 +53,16 @@ async def _count_attempt(request: httpx.Request) -> None:
             # Upstreams that log it let one fan-out be traced across services.
             request.headers["X-Request-ID"] = state.request_id
         if state.traced:
-            attempt = current_attempt.get()
-            if attempt is not None:
-                attempt.url = request.url
-                for name, value in trace_headers(attempt.span):
+            parent = state.parent
+            if parent is None:
+                attempt = current_attempt.get()
+                if attempt is not None:
+                    attempt.url = request.url
+                    parent = attempt.span
+            if parent is not None:
+                request.headers.pop(TRACESTATE, None)  # a provider's would not go with ours
+                for name, value in trace_headers(parent):
                     request.headers[name] = value
-
-
-def with_trace_headers(
-    attempt: AttemptTrace, url: object, sent: list[tuple[str, str]]
-) -> list[tuple[str, str]]:
-    """The direct path's headers with the attempt's `traceparent`/`tracestate` (a new list:
-    `sent` may be the client's cached merge); notes the URL asked, for the attempt's span."""
-    attempt.url = url
-    headers = [item for item in sent if item[0].lower() not in _TRACE_HEADERS]
-    headers.extend(trace_headers(attempt.span))
-    return headers
 
 
 async def _record_status(response: httpx.Response) -> None:

@@ -241,6 +241,8 @@ class BaseApiProvider(JsonRequests, ABC):
             cache=cache,
             coalesced=coalesced,
             won_attempt=run.won_attempt,
+            trace_id=trace.trace_id if trace is not None else None,
+            trace_sampled=trace is not None and trace.span is not None,
         )
         if trace is not None:
             trace.end(result)

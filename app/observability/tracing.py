@@ -2,25 +2,37 @@
 
 Tracing is on when an exporter is configured: `OTEL_TRACES_EXPORTER=otlp` (or `console`), or
 an OTLP endpoint (`OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) with
-`OTEL_TRACES_EXPORTER` unset. The SDK reads everything else itself: `OTEL_SERVICE_NAME` and
-`OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`, the OTLP
-exporter's endpoint, headers and timeout, and the batch processor's `OTEL_BSP_*`. Spans leave
-in batches, from the SDK's own thread, over OTLP/HTTP with protobuf.
+`OTEL_TRACES_EXPORTER` unset. Spans are ours (`app.core.spans`), queued and sent in batches
+from a thread of their own (`span_pipeline`), encoded by hand (`otlp`) and POSTed over
+OTLP/HTTP with protobuf (`otlp_http`), each step configured by the variables the SDK reads.
+Of the SDK we keep what is off the hot path: the resource (`OTEL_SERVICE_NAME`,
+`OTEL_RESOURCE_ATTRIBUTES`), the samplers (`OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`)
+and the console exporter.
 """
 
 import os
 from collections.abc import Mapping
 
 from opentelemetry.propagators.textmap import DefaultGetter
-from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core import tracing
+from app.core.spans import LightSpan
+from app.observability.otlp import Encoder
+from app.observability.otlp_http import ExportConfig, OtlpHttpSender, TracingConfigError
+from app.observability.span_pipeline import BatchSettings, Export, SpanPipeline
 from app.security.redaction import redact_text
+
+__all__ = [
+    "TracingConfigError",
+    "TracingMiddleware",
+    "check_tracing",
+    "exporter_name",
+    "start_tracing",
+    "stop_tracing",
+]
 
 _EXPORTERS = ("otlp", "console", "none")
 _PROTOCOL = "http/protobuf"
@@ -28,10 +40,6 @@ _W3C = TraceContextTextMapPropagator()
 _GETTER = DefaultGetter()
 _TRACEPARENT = b"traceparent"
 _TRACESTATE = b"tracestate"
-
-
-class TracingConfigError(ValueError):
-    """An `OTEL_*` variable asks for something this service does not ship."""
 
 
 def exporter_name(environ: Mapping[str, str]) -> str | None:
@@ -61,33 +69,53 @@ def exporter_name(environ: Mapping[str, str]) -> str | None:
     return None if names[0] == "none" else names[0]
 
 
-def start_tracing(environ: Mapping[str, str] = os.environ) -> TracerProvider | None:
+def check_tracing(environ: Mapping[str, str]) -> None:
+    """Raise `TracingConfigError` if the `OTEL_*` variables ask for what we cannot do
+    (`create_app` calls it, before anything starts)."""
+    name = exporter_name(environ)
+    if name is not None:
+        BatchSettings.from_environ(environ)
+        if name == "otlp":
+            OtlpHttpSender(ExportConfig.from_environ(environ))
+
+
+def start_tracing(environ: Mapping[str, str] = os.environ) -> SpanPipeline | None:
     """Configure `app.core.tracing` from the environment; None (and untouched) when off."""
     name = exporter_name(environ)
     if name is None:
         return None
-    exporter: SpanExporter
-    if name == "otlp":
-        # Imported here: with tracing off, the exporter (and `requests`) is never loaded.
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    settings = BatchSettings.from_environ(environ)
+    # The SDK's tracing only now: with tracing off it is never imported.
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+    from opentelemetry.sdk.trace.sampling import _get_from_env_or_default
 
-        exporter = OTLPSpanExporter()
-    else:
-        exporter = ConsoleSpanExporter()
+    from app.observability.readable import ConsoleExport
+
     resource = Resource.create()
     if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
         resource = resource.merge(Resource({SERVICE_NAME: "api-fanout"}))
-    provider = TracerProvider(resource=resource)  # the sampler from OTEL_TRACES_SAMPLER
-    provider.add_span_processor(BatchSpanProcessor(exporter))
-    tracing.configure(provider)
-    return provider
+    export: Export
+    if name == "otlp":
+        sender = OtlpHttpSender(ExportConfig.from_environ(environ))
+        encoder = Encoder(resource.attributes, tracing.SCOPE)
+        where = sender.where
+
+        def export(spans: list[LightSpan], deadline: float, retry: bool) -> str | None:
+            return sender.send(encoder.encode(spans), deadline, retry)
+
+    else:
+        export, where = ConsoleExport(resource), "the console"
+    # The sampler the SDK's own provider would take (OTEL_TRACES_SAMPLER, _ARG).
+    pipeline = SpanPipeline(_get_from_env_or_default(), export, where, settings)
+    tracing.configure(pipeline.tracer)
+    return pipeline
 
 
-def stop_tracing(provider: TracerProvider) -> None:
+def stop_tracing(pipeline: SpanPipeline) -> None:
     """Export what is queued and stop (blocking: call it off the loop)."""
-    if tracing.provider() is provider:
+    if tracing.tracer is pipeline.tracer:
         tracing.reset()
-    provider.shutdown()
+    pipeline.shutdown()
 
 
 class TracingMiddleware:

@@ -1,5 +1,7 @@
 """Tracing set up from the `OTEL_*` variables, exporting to a real local OTLP/HTTP receiver."""
 
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,6 +20,7 @@ from app.observability.tracing import TracingConfigError, exporter_name
 from tests.conftest import make_settings
 from tests.observability.test_tracing import ViaHttpx
 from tests.security.helpers import LOOPBACK, serve
+from tests.support.processes import child_env
 from tests.support.providers import demo_registry
 from tests.support.servers import Answer, ScriptedServer
 
@@ -157,3 +160,14 @@ def test_an_exporter_we_do_not_ship_stops_start_up_saying_what_to_set(
         monkeypatch.setenv(key, value)
     with pytest.raises(TracingConfigError, match=names):
         create_app(make_settings(sqlite_url), registry=demo_registry())
+
+
+def test_tracing_off_imports_none_of_the_sdks_tracing() -> None:
+    code = (
+        "import sys, app.main\n"
+        "print(sorted(m for m in sys.modules if m.startswith('opentelemetry.sdk.trace')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=child_env(), capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]"

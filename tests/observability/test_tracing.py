@@ -287,3 +287,17 @@ async def test_an_unsampled_request_still_has_a_trace_id_sent_upstream(
         match = TRACEPARENT.fullmatch(seen.headers["traceparent"])
         assert match and match.group(1) == INCOMING_TRACE and not _sampled(match)
     assert {row.trace_id for row in _rows(database_url)} == {INCOMING_TRACE}
+
+
+async def test_an_incoming_tracestate_goes_upstream_on_both_paths(
+    sqlite_url: str, upstream: ScriptedServer
+) -> None:
+    incoming = f"00-{INCOMING_TRACE}-{INCOMING_PARENT}-01"
+    with recording_spans():
+        body, _ = await _fetch(
+            _settings(sqlite_url, upstream), {"traceparent": incoming, "tracestate": "vendor=v1"}
+        )
+    assert body["trace_id"] == INCOMING_TRACE
+    paths = {seen.target.split("?")[0] for seen in upstream.seen}
+    assert paths == {"/flaky", "/broken", "/httpx"}  # the direct path and httpx's
+    assert [seen.headers["tracestate"] for seen in upstream.seen] == ["vendor=v1"] * 4
