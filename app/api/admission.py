@@ -41,19 +41,21 @@ class AdmissionMiddleware:
             await self.app(scope, receive, send)
             return
         admission = self.admission
+        entered = time.monotonic()
         try:
-            started = await admission.acquire(self._deadline_s(scope))
+            granted = await admission.acquire(self._deadline_s(scope))
         except Shed as shed:
             if self._pause_s:
                 scope[SHED_SCOPE_KEY] = self._pause_s
             await self._refuse(send, shed.reason)
             return
-        # From the request's arrival when the server protocol noted it: the loop's lag counts.
-        arrived = scope.get(RECEIVED_SCOPE_KEY, started)
+        # The loop's lag before the gate (from the request head's arrival, when the server
+        # protocol noted it) counts; the wait for a slot does not (`Admission.acquire`).
+        lag = entered - scope.get(RECEIVED_SCOPE_KEY, entered)
         try:
             await self.app(scope, receive, send)
         finally:
-            admission.release(time.monotonic() - min(arrived, started))
+            admission.release(time.monotonic() - granted + max(lag, 0.0))
 
     def _deadline_s(self, scope: Scope) -> float:
         match = _TIMEOUT_MS.search(scope.get("query_string", b""))

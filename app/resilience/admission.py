@@ -13,8 +13,8 @@ would only add latency), otherwise it grows by one while the limit was reached i
 The baseline fades by time, not by window (1 % a second): at a thousand fan-outs a second a
 per-window fade let the baseline climb with the load itself within seconds, so queueing was
 never seen. A fan-out's duration counts from when its request head arrived (the server
-protocol stamps it, `RECEIVED_SCOPE_KEY`), so the event loop's own lag is part of what the
-limiter sees.
+protocol stamps it, `RECEIVED_SCOPE_KEY`) to the gate, then from the slot's grant to the
+answer: the event loop's own lag is part of what the limiter sees, the wait for a slot is not.
 
 Single-threaded: the event loop is the only caller of `acquire` and `release`, so no lock;
 `shedding` and `stats` only read.
@@ -106,7 +106,10 @@ class Admission:
     # --- the request path -------------------------------------------------------------------
 
     async def acquire(self, deadline_s: float) -> float:
-        """Take a slot for a fan-out with `deadline_s` to run; returns when it started.
+        """Take a slot for a fan-out with `deadline_s` to run; returns when it got the slot.
+
+        What the fan-out then takes (`release`) must not count the wait for the slot: a wait
+        that grows as the limit is reached would read as latency and cut the limit further.
 
         Raises `Shed` at once, or after at most the bounded wait, when it cannot start.
         """
@@ -153,7 +156,7 @@ class Admission:
                 waiter.cancel()
             raise
         self.admitted += 1
-        return start
+        return self._clock()
 
     def release(self, duration_s: float, *, sample: bool = True) -> None:
         """Give a slot back; `duration_s` (admission to answer) feeds the latency estimate."""

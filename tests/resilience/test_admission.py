@@ -159,3 +159,16 @@ async def test_the_baseline_fades_with_time_not_with_the_number_of_windows() -> 
     limit = gate.limit
     window(0.035)
     assert gate.limit == limit  # 0.035 is the new normal: no cut
+
+
+async def test_a_queued_fan_out_is_timed_from_its_slot_not_from_its_wait() -> None:
+    # A wait that grows as the limit is reached must not read as latency: it would cut the
+    # limit, which lengthens the waits, which cuts it again.
+    clock = Clock()
+    gate = Admission(limit=1, max_wait_s=1.0, clock=clock)
+    await gate.acquire(10.0)
+    waiting = asyncio.create_task(gate.acquire(10.0))
+    await asyncio.sleep(0)  # it queues
+    clock.now += 0.5  # half a second in the queue
+    gate.release(0.01)
+    assert await waiting == clock.now
