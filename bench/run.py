@@ -73,7 +73,8 @@ class Wrk:
 
 
 def _wrk(url: str, connections: int, seconds: float, cpus: str | None) -> Wrk:
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "--latency", url]
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "30s"]
+    cmd += ["--latency", url]
     out = subprocess.run(taskset(cmd, cpus), capture_output=True, text=True, check=True).stdout
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
@@ -163,6 +164,9 @@ def main(argv: list[str] | None = None) -> None:
         "DEMO_UPSTREAM_URL": upstream_url,
         "LOG_LEVEL": "warning",
         "PYTHONPATH": str(ROOT),
+        # The 20 demo providers only: the example provider files in providers/ (which the
+        # service loads from its working directory) call hosts the bench upstream does not serve.
+        "PROVIDERS_DIR": "",
     }
     targets = [
         Target("ceiling-20", "bench.ceiling:app", 20, {"BENCH_PROVIDERS": "default"}, False),
