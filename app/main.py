@@ -157,7 +157,7 @@ def create_app(
             if shared is not None:
                 for provider in app.state.manager.providers:
                     provider.share_state(shared)
-            observed.bind(writer.stats, app.state.manager.providers, admission, shared)
+            observed.bind(writer.stats, app.state.manager.providers, admission, shared, spans)
             logger.info(
                 "resilience policies: %s",
                 "compiled (mypyc)" if compiled() else "Python (API_FANOUT_MYPYC=1 compiles them)",

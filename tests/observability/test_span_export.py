@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Generator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -18,6 +19,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
 from app.core.spans import LightSpan
 from app.observability import otlp_http
+from app.observability.metrics import Metrics
 from app.observability.otlp import Encoder
 from app.observability.otlp_http import ExportConfig, OtlpHttpSender, TracingConfigError
 from app.observability.span_pipeline import BatchSettings, SpanPipeline
@@ -322,3 +324,21 @@ def test_console_exporter_prints_each_span(monkeypatch: pytest.MonkeyPatch) -> N
     printed = json.loads(out.getvalue())
     assert (printed["name"], printed["attributes"]) == ("printed", {"fanout.n": 3})
     assert printed["resource"]["attributes"]["service.name"] == "api-fanout"
+
+
+def test_exported_and_dropped_spans_are_metrics(receiver: Receiver) -> None:
+    metrics = Metrics()
+    receiver.answers = [400]  # the first batch is refused (not retried): dropped
+    pipeline = _pipeline(receiver.endpoint, BatchSettings(batch_size=2, delay_s=60))
+    metrics.bind(SimpleNamespace, [], spans=pipeline)  # no writer statistics
+    try:
+        _spans(pipeline, 2)
+        assert pipeline.force_flush(5000)
+        _spans(pipeline, 3)
+        assert pipeline.force_flush(5000)
+    finally:
+        pipeline.shutdown()
+    text = metrics.exposition().decode()
+    assert "fanout_trace_spans_exported_total 3.0" in text
+    assert 'fanout_trace_spans_dropped_total{reason="export_failed"} 2.0' in text
+    assert 'fanout_trace_spans_dropped_total{reason="queue_full"} 0.0' in text

@@ -9,7 +9,7 @@ from app.api.deps import ManagerDep, SessionDep
 from app.api.errors import DATABASE_RESPONSES
 from app.api.names import resolve_names, split_names
 from app.api.routes.logs import PROVIDER_AT, IsoDateTime
-from app.observability.metrics import breaker_state, cache_counts
+from app.observability.runtime_metrics import breaker_state, cache_counts
 from app.queries.logs import as_utc
 from app.queries.rollups import rollup_window, uses_rollup
 from app.queries.schemas import ProviderStats, StatsResponse
