@@ -33,7 +33,7 @@ from app.core.config import Settings
 from app.core.db import create_db_engine
 from app.core.migrate import upgrade_to_head
 from app.core.runtime import tune_gc
-from app.http.client import HttpClient, create_http_client
+from app.http import HttpClient, create_http_client
 from app.integrations.manager import ApiIntegrationManager, CallLogSink
 from app.integrations.providers._demo import DemoProvider
 from app.integrations.registry import ProviderRegistry

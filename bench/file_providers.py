@@ -28,7 +28,7 @@ import uvloop
 from pydantic import BaseModel
 
 from app.core.config import Settings
-from app.http.client import HttpClient, create_http_client
+from app.http import HttpClient, create_http_client
 from app.integrations.base import BaseApiProvider, Params
 from app.integrations.files import load_file
 from app.integrations.manager import ApiIntegrationManager

@@ -32,7 +32,7 @@ from typing import Any
 import uvloop
 
 from app.core.config import Settings
-from app.http.client import HttpClient, create_http_client
+from app.http import HttpClient, create_http_client
 from app.integrations.manager import ApiIntegrationManager
 from app.integrations.providers._demo import DemoProvider
 from bench._proc import ROOT, stop, taskset

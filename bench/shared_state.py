@@ -20,7 +20,7 @@ from typing import Any
 import uvloop
 
 from app.core.config import Settings
-from app.http.client import create_http_client
+from app.http import create_http_client
 from app.integrations.manager import ApiIntegrationManager
 from app.state.shared import RedisState
 from bench._proc import cpu_seconds, start_upstream, stop

@@ -30,7 +30,7 @@ import uvloop
 from aiohttp import web
 
 from app.core.config import Settings
-from app.http.client import HttpClient, create_http_client
+from app.http import HttpClient, create_http_client
 from app.integrations.base import Params
 from app.integrations.providers._demo import DemoProvider
 from app.resilience.deadline import Deadline

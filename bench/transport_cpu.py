@@ -22,8 +22,8 @@ import uvloop
 from httpx_aiohttp import AiohttpTransport as HttpxAiohttpTransport
 
 from app.core.config import Settings
+from app.http import HttpClient, create_http_client
 from app.http.aiohttp_transport import AiohttpTransport
-from app.http.client import HttpClient, create_http_client
 from app.http.tracking import CALL_TRACKING_HOOKS
 from bench._proc import start_upstream, stop
 

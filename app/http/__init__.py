@@ -14,7 +14,8 @@ The provider framework (`app.integrations`) sees this module's names and nothing
 
 Inside, one module per job:
 
-    client.py             HttpClient, create_http_client: path choice, URL and header caches
+    client.py             HttpClient: path choice, URL and header caches
+    factory.py            create_http_client: the shared client from the settings
     pool.py               ConnectionPool: our keep-alive HTTP/1.1 pool (the direct path)
     connection.py         Connection: one socket of it, answers parsed by httptools
     aiohttp_transport.py  AiohttpTransport: httpx's own requests, over aiohttp
@@ -29,7 +30,8 @@ the typed errors of `app.core.errors` (`UpstreamStatusError`, `InvalidPayloadErr
 `ResponseTooLargeError`); `BaseApiProvider` maps both to an `ErrorKind`.
 """
 
-from app.http.client import HttpClient, create_http_client
+from app.http.client import HttpClient
+from app.http.factory import create_http_client
 from app.http.tracking import AttemptTrace, CallState, current_attempt, current_call
 
 __all__ = [

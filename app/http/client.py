@@ -5,7 +5,7 @@ with one method of its own, `fetch_json`: a request (any method, an optional bod
 JSON answer is read under a size cap. That method chooses its own path, so no caller ever
 asks which client it holds:
 
-* the direct path, on a client built with our `ConnectionPool` (`create_http_client`): the
+* the direct path, on a client built with our `ConnectionPool` (`factory.py`): the
   URL httpx would build (cached), no `httpx.Request`/`httpx.Response`, our own HTTP/1.1
   pool (`pool.py`). Every provider call in production takes it;
 * httpx's path, on any other client (a test's `MockTransport`, a respx router, a client with
@@ -26,12 +26,10 @@ import orjson
 from aiohttp.hdrs import CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER
 from yarl import URL
 
-from app.core.config import Settings
 from app.core.errors import ResponseTooLargeError, UpstreamStatusError
 from app.core.spans import LightSpan
 from app.core.tracing import TRACE_HEADERS, TRACEPARENT, TRACESTATE
 from app.http import body
-from app.http.aiohttp_transport import AiohttpTransport
 from app.http.pool import ConnectionPool, Fetched
 from app.http.tracking import CALL_TRACKING_HOOKS, current_attempt, current_call
 from app.http.urls import cache_key as _cache_key
@@ -294,37 +292,3 @@ class HttpClient(httpx.AsyncClient):
     @cookies.setter
     def cookies(self, cookies: object) -> None:
         raise AttributeError("the shared client keeps no cookies; pass them per request")
-
-
-def create_http_client(
-    settings: Settings, transport: httpx.AsyncBaseTransport | None = None
-) -> HttpClient:
-    """Build the shared client; tests pass an `httpx.MockTransport` or a respx router.
-
-    Without a transport: httpx's requests run on `AiohttpTransport` and `fetch_json` on our
-    own `ConnectionPool`, each holding at most `HTTP_MAX_CONNECTIONS`. With one, every call
-    goes through it.
-    """
-    timeout = httpx.Timeout(
-        settings.http_read_timeout_s,
-        connect=settings.http_connect_timeout_s,
-        pool=settings.http_connect_timeout_s,
-    )
-    pool = None
-    if transport is None:
-        transport = AiohttpTransport(
-            max_connections=settings.http_max_connections,
-            keepalive_expiry=settings.http_keepalive_expiry_s,
-        )
-        pool = ConnectionPool(
-            max_connections=settings.http_max_connections,
-            keepalive_expiry=settings.http_keepalive_expiry_s,
-        )
-    return HttpClient(
-        transport=transport,
-        pool=pool,
-        timeout=timeout,
-        # Redirects could leave the provider's origin: off unless a provider follows them itself.
-        follow_redirects=False,
-        headers={"User-Agent": "api-fanout/0.1"},
-    )

@@ -21,8 +21,8 @@ import pytest
 
 from app.core.config import Settings
 from app.core.errors import ErrorKind
+from app.http import HttpClient, create_http_client
 from app.http.aiohttp_transport import AiohttpTransport
-from app.http.client import HttpClient, create_http_client
 from app.integrations.base import BaseApiProvider, Params
 from app.resilience.runner import PolicyRunner
 from tests.support.ports import free_port

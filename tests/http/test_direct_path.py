@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from app.core.errors import ErrorKind
+from app.http import HttpClient, create_http_client
 from app.http.aiohttp_transport import AiohttpTransport
-from app.http.client import HttpClient, create_http_client
 from app.http.pool import ConnectionPool
 from app.integrations.base import BaseApiProvider, Params
 from app.integrations.schemas import ExternalResponse

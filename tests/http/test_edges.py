@@ -15,8 +15,8 @@ import pytest
 
 from app.core.config import Settings
 from app.core.errors import ErrorKind
+from app.http import HttpClient, create_http_client
 from app.http.aiohttp_transport import AiohttpTransport
-from app.http.client import HttpClient, create_http_client
 from app.integrations.base import BaseApiProvider, Params
 from app.integrations.schemas import ExternalResponse
 from app.resilience.breaker import BreakerState

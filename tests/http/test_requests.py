@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from app.core.errors import ErrorKind
+from app.http import HttpClient, create_http_client
 from app.http.aiohttp_transport import AiohttpTransport
-from app.http.client import HttpClient, create_http_client
 from app.integrations.base import BaseApiProvider, Params
 from tests.http.test_client import _settings
 from tests.support.servers import Answer, ScriptedServer, Seen

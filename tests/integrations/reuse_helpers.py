@@ -8,8 +8,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel
 
 from app.core.config import Settings
-from app.http import HttpClient
-from app.http.client import create_http_client
+from app.http import HttpClient, create_http_client
 from app.integrations.base import BaseApiProvider, Params
 from app.resilience.clock import Clock
 from app.resilience.response_cache import CacheStore, MemoryStore

@@ -8,7 +8,7 @@ from pydantic import BaseModel
 
 from app.core.config import Settings
 from app.core.errors import ErrorKind
-from app.http.client import create_http_client
+from app.http import create_http_client
 from app.integrations.base import BaseApiProvider, Params
 
 SETTINGS = Settings(_env_file=None)

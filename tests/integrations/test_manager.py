@@ -9,7 +9,7 @@ import pytest
 
 from app.core.config import Settings
 from app.core.errors import ErrorKind
-from app.http.client import create_http_client
+from app.http import create_http_client
 from app.integrations.base import BaseApiProvider, Params
 from app.integrations.manager import ApiIntegrationManager, UnknownProviderError
 from app.integrations.schemas import ExternalResponse

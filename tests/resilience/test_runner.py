@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from app.core.config import Settings
 from app.core.errors import ErrorKind
-from app.http.client import HttpClient, create_http_client
+from app.http import HttpClient, create_http_client
 from app.integrations.base import BaseApiProvider, Params
 from app.integrations.schemas import ExternalResponse
 from app.resilience.deadline import Deadline

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.http.client import create_http_client
+from app.http import create_http_client
 from app.integrations.providers._demo import DemoProvider
 from tests.conftest import make_settings
 from tests.security.helpers import LOOPBACK, app_factory, serve
