@@ -24,7 +24,7 @@ from app.calllog.http import install_backpressure_handler
 from app.core.config import Settings, get_settings
 from app.core.db import create_db_engine, create_session_factory
 from app.core.migrate import upgrade_to_head
-from app.core.runtime import ensure_open_files, tune_gc
+from app.core.runtime import ensure_open_files, tune_gc, tune_switch_interval
 from app.http import create_http_client
 from app.integrations.base import BaseApiProvider
 from app.integrations.manager import ApiIntegrationManager
@@ -168,6 +168,7 @@ def create_app(
                     gen0_threshold=settings.gc_gen0_threshold,
                 )
             )
+            stack.callback(tune_switch_interval(settings.gil_switch_interval_ms))
             yield
 
     app = FastAPI(

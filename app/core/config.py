@@ -259,6 +259,13 @@ class Settings(BaseSettings):
         ge=0,
         description="Allocations between young garbage collections; 0 keeps Python's 700.",
     )
+    gil_switch_interval_ms: float = Field(
+        default=0.5,
+        ge=0,
+        le=100,
+        description="How soon a thread holding the interpreter lets another run (the event "
+        "loop, when the call-log writer works); 0 keeps Python's 5 ms.",
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -1,13 +1,20 @@
-"""The garbage collector's schedule: tuned for the app's lifetime, undone at shutdown."""
+"""The garbage collector's schedule and the switch interval: tuned for the app's lifetime,
+undone at shutdown."""
 
 import gc
 import logging
 import resource
+import sys
 from collections.abc import Iterator
 
 import pytest
 
-from app.core.runtime import OPEN_FILES_HEADROOM, ensure_open_files, tune_gc
+from app.core.runtime import (
+    OPEN_FILES_HEADROOM,
+    ensure_open_files,
+    tune_gc,
+    tune_switch_interval,
+)
 from app.main import create_app
 from tests.conftest import api_client, make_settings
 from tests.support.providers import demo_registry
@@ -41,7 +48,20 @@ async def test_the_app_freezes_its_startup_heap_while_it_runs(sqlite_url: str) -
         assert (await client.get("/healthz")).status_code == 200
         assert gc.get_freeze_count() > 0
         assert gc.get_threshold()[0] == 20_000
+        assert sys.getswitchinterval() == pytest.approx(0.0005)
     assert gc.get_freeze_count() == 0
+    assert sys.getswitchinterval() == pytest.approx(0.005)
+
+
+def test_zero_switch_interval_keeps_the_interpreters() -> None:
+    before = sys.getswitchinterval()
+    undo = tune_switch_interval(0)
+    assert sys.getswitchinterval() == before
+    undo()
+    undo = tune_switch_interval(2)
+    assert sys.getswitchinterval() == pytest.approx(0.002)
+    undo()
+    assert sys.getswitchinterval() == before
 
 
 @pytest.fixture
