@@ -40,7 +40,11 @@ def test_zero_threshold_and_no_freeze_leave_the_collector_alone() -> None:
     assert gc.get_threshold() == before
 
 
-async def test_the_app_freezes_its_startup_heap_while_it_runs(sqlite_url: str) -> None:
+async def test_the_app_freezes_its_startup_heap_while_it_runs(
+    sqlite_url: str, switch_interval: float
+) -> None:
+    interval_before = 0.004  # a value no app sets: the undo must bring this one back
+    sys.setswitchinterval(interval_before)
     app = create_app(
         make_settings(sqlite_url, demo_upstream_url="http://127.0.0.1:9"), registry=demo_registry()
     )
@@ -50,7 +54,7 @@ async def test_the_app_freezes_its_startup_heap_while_it_runs(sqlite_url: str) -
         assert gc.get_threshold()[0] == 20_000
         assert sys.getswitchinterval() == pytest.approx(0.0005)
     assert gc.get_freeze_count() == 0
-    assert sys.getswitchinterval() == pytest.approx(0.005)
+    assert sys.getswitchinterval() == pytest.approx(interval_before)  # the app's undo ran
 
 
 def test_zero_switch_interval_keeps_the_interpreters() -> None:
@@ -62,6 +66,14 @@ def test_zero_switch_interval_keeps_the_interpreters() -> None:
     assert sys.getswitchinterval() == pytest.approx(0.002)
     undo()
     assert sys.getswitchinterval() == before
+
+
+@pytest.fixture
+def switch_interval() -> Iterator[float]:
+    """The process gets its own switch interval back after the test."""
+    before = sys.getswitchinterval()
+    yield before
+    sys.setswitchinterval(before)
 
 
 @pytest.fixture
