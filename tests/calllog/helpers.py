@@ -130,6 +130,12 @@ class TcpProxy:
                 client.close()
                 continue
             with self._lock:
+                if self._listener is not listener:
+                    # Cut while this one was being connected: it must not outlive the cut
+                    # (it did, once in CI, and the database stayed reachable through it).
+                    _close(client)
+                    _close(upstream)
+                    return
                 self._sockets += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=_pump, args=(a, b), daemon=True).start()
