@@ -11,12 +11,12 @@ import argparse
 import asyncio
 import contextlib
 import random
-import signal
 
 import orjson
 import uvloop
 
-from app.simulator.http import HttpServer, Response
+from app.simulator.http import Response
+from bench.upstream import serve_until_stopped
 
 _JSON = [("Content-Type", "application/json")]
 
@@ -50,17 +50,7 @@ class Delayed:
 
 async def serve(args: argparse.Namespace) -> None:
     handler = Delayed(args.delay_ms / 1000, args.tail_ms / 1000, args.tail_rate, args.seed)
-    server = HttpServer(handler.handle, args.host, args.port)  # type: ignore[arg-type]
-    await server.start()
-    print(f"listening on http://{args.host}:{server.port}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        await server.close()
+    await serve_until_stopped(handler.handle, args.host, args.port)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -67,6 +67,11 @@ async def serve(host: str, port: int, delay_ms: float = 0.0) -> None:
             await asyncio.sleep(delay_ms / 1000)
             return answers.handle(method, target, headers, body)
 
+    await serve_until_stopped(handler, host, port)
+
+
+async def serve_until_stopped(handler: Any, host: str, port: int) -> None:
+    """Serve `handler` (the simulator server's), say where, and stop on SIGTERM or SIGINT."""
     server = HttpServer(handler, host, port)
     await server.start()
     print(f"listening on http://{host}:{server.port}", flush=True)
