@@ -16,6 +16,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.core.ids import new_request_id
 
 HEADER = "X-Request-ID"
+HEADER_DESCRIPTION = (
+    "Your id for this request (1-64 of `A-Za-z0-9._:-`); generated when absent or invalid. "
+    "Returned in the `X-Request-ID` header, sent to every upstream and stored on every "
+    "call-log row."
+)
 _HEADER_KEY = b"x-request-id"
 # Stored in a String(64) column and echoed into log lines: anything else is replaced.
 _VALID = re.compile(r"[A-Za-z0-9._:\-]{1,64}")
@@ -81,21 +86,20 @@ class RequestIdMiddleware:
 async def get_request_id(
     request: Request,
     x_request_id: Annotated[
-        str | None,
-        Header(
-            alias=HEADER,
-            description="Your id for this request (1-64 of `A-Za-z0-9._:-`); generated when "
-            "absent or invalid. Returned in the `X-Request-ID` header, sent to every upstream "
-            "and stored on every call-log row.",
-        ),
+        str | None, Header(alias=HEADER, description=HEADER_DESCRIPTION)
     ] = None,
 ) -> str:
     """The id the middleware settled on (it also validated `x_request_id`).
 
     `async def`: FastAPI would run a plain `def` in its thread pool, a hand-off per request.
     """
+    return request_id_of(request)
+
+
+def request_id_of(request: Request) -> str:
+    """`get_request_id` for a route that reads its request itself (the fan-out GET)."""
     request_id: str | None = getattr(request.state, "request_id", None)
-    return request_id or accept_request_id(x_request_id)
+    return request_id or accept_request_id(request.headers.get(HEADER))
 
 
 RequestIdDep = Annotated[str, Depends(get_request_id)]

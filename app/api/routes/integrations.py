@@ -1,25 +1,22 @@
 """`/integrations`: the fan-out itself and the provider listing."""
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from app.api.deps import ClientDep, ManagerDep, SettingsDep
+from app.api.fetch_query import openapi_parameters, read_fetch_query
 from app.api.names import invalid, positions, resolve_names, split_names
 from app.core.config import Settings
 from app.integrations.manager import ApiIntegrationManager
 from app.integrations.quorum import PARTIAL_HEADER
-from app.integrations.schemas import MAX_TIMEOUT_MS, FetchRequest, FetchResponse, ProviderInfo
-from app.observability.request_id import RequestIdDep
+from app.integrations.schemas import FetchRequest, FetchResponse, ProviderInfo
+from app.observability.request_id import RequestIdDep, request_id_of
 from app.security.api_keys import Principal
 from app.security.auth import PrincipalDep, scope_names
 from app.security.limits import check_params, check_providers
 
 router = APIRouter(prefix="/integrations", tags=["integrations"])
-
-# Query keys that steer the fan-out; every other key is a provider param (`name.param`: for
-# provider `name` only).
-RESERVED_QUERY_KEYS = frozenset({"providers", "timeout_ms", "required", "min_success"})
 
 FETCH_DESCRIPTION = """
 Calls the selected providers (all when none is named) concurrently and returns every result
@@ -168,34 +165,20 @@ def _no_cache(header: str | None) -> bool:
 
 
 @router.get(
-    "/fetch", response_model=FetchResponse, responses=_ERRORS, description=FETCH_DESCRIPTION
+    "/fetch",
+    response_model=FetchResponse,
+    responses=_ERRORS,
+    description=FETCH_DESCRIPTION,
+    openapi_extra={"parameters": openapi_parameters()},
 )
-async def fetch(
-    request: Request,
-    client: ClientDep,
-    manager: ManagerDep,
-    request_id: RequestIdDep,
-    principal: PrincipalDep,
-    settings: SettingsDep,
-    providers: Annotated[
-        list[str] | None,
-        Query(description="Provider names: repeat the parameter or separate with commas."),
-    ] = None,
-    timeout_ms: Annotated[
-        int | None,
-        Query(gt=0, le=MAX_TIMEOUT_MS, description="Lowers the overall deadline."),
-    ] = None,
-    required: Annotated[
-        list[str] | None,
-        Query(description="Providers that must succeed (repeat or separate with commas)."),
-    ] = None,
-    min_success: Annotated[
-        int | None, Query(gt=0, description="At least this many providers must succeed.")
-    ] = None,
-) -> Response:
+async def fetch(request: Request, principal: PrincipalDep) -> Response:
     """Fan out to providers; other query parameters are passed to them as params
     (`<provider>.<param>=value`: to that provider only)."""
-    items = [(k, v) for k, v in request.query_params.multi_items() if k not in RESERVED_QUERY_KEYS]
+    # The query and the app's parts are read here, not declared: declared, FastAPI's
+    # per-request resolution of them cost a third of the fan-out's CPU (`fetch_query.py`).
+    query, items = read_fetch_query(request.query_params)
+    state = request.app.state
+    settings: Settings = state.settings
     check_params(items, settings, ("query",))
     params: dict[str, Any] = {}
     provider_params: dict[str, dict[str, Any]] = {}
@@ -206,17 +189,17 @@ async def fetch(
         else:
             params[key] = value
     return await _run(
-        manager,
-        client,
+        state.manager,
+        state.http_client,
         settings,
         principal,
-        providers=providers,
+        providers=query.providers,
         params=params,
-        timeout_ms=timeout_ms,
+        timeout_ms=query.timeout_ms,
         location=("query", "providers"),
-        request_id=request_id,
-        required=required,
-        min_success=min_success,
+        request_id=request_id_of(request),
+        required=query.required,
+        min_success=query.min_success,
         provider_params=provider_params,
         cache_control=request.headers.get("cache-control"),
     )
