@@ -16,7 +16,7 @@ from fastapi import FastAPI
 
 from app.api.admission import AdmissionMiddleware
 from app.api.errors import install_error_handlers
-from app.api.main import api_router, operation_id
+from app.api.main import include_routers, operation_id
 from app.api.openapi import install_provider_enum
 from app.api.routes import dashboard, docs
 from app.calllog import CallLogWriter
@@ -184,7 +184,7 @@ def create_app(
         # and its logs exception messages, should anything configure the global providers.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    app.include_router(api_router)
+    include_routers(app)
     app.mount("/dashboard/assets", dashboard.assets_app(), name="dashboard-assets")
     app.mount(docs.ASSETS_PATH, docs.assets_app(), name="docs-assets")
     app.state.metrics = observed
