@@ -9,17 +9,20 @@
   (`RECEIVED_SCOPE_KEY`, `time.monotonic()`), so the admission gate's latency samples include
   the time the request waited for the event loop, the first thing that grows under overload.
 - **Pacing.** A connection whose request was shed (the admission gate marks the scope) is not
-  read again until its Retry-After has passed. A client that ignores Retry-After and resends at
-  once would otherwise make the worker spend its CPU refusing; its next request waits in the
-  kernel's socket buffer, costing nothing. The 503 itself still goes out at once, and new
-  connections (health probes) are read as soon as they arrive.
+  read again for about its Retry-After (jittered, so a burst does not come back as one). A
+  client that ignores Retry-After and resends at once would otherwise make the worker spend
+  its CPU refusing; its next request waits in the kernel's socket buffer, costing nothing.
+  The 503 itself still goes out at once, and new connections (health probes) are read as
+  soon as they arrive.
 
 `python -m app serve` uses it; with plain uvicorn pass
 `--http app.api.connections:GuardedHttpToolsProtocol`.
 """
 
 import asyncio
+import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -35,6 +38,12 @@ _REQUEST_TIMEOUT = (
     b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
     b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(_TIMEOUT_BODY), _TIMEOUT_BODY)
 )
+
+
+def jittered(pause_s: float, draw: Callable[[], float] = random.random) -> float:
+    """`pause_s` times 0.5 to 1.5: connections shed in one burst come back spread out, not as
+    the same burst a second later, every second."""
+    return pause_s * (0.5 + draw())
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
@@ -74,7 +83,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             # Not read until Retry-After; the keep-alive timer starts once reading resumes.
             self._unset_keepalive_if_required()
             self.flow.pause_reading()
-            self._resume_timer = self.loop.call_later(pause, self._resume)
+            # Jittered (0.5-1.5x): a burst shed together would otherwise come back together,
+            # a second later, every second.
+            rest = pause * random.uniform(0.5, 1.5)
+            self._resume_timer = self.loop.call_later(rest, self._resume)
 
     def _resume(self) -> None:
         self._resume_timer = None

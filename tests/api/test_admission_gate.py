@@ -9,11 +9,12 @@ import asyncio
 import time
 
 import httpx
+import pytest
 import uvicorn
 from starlette.types import Receive, Scope, Send
 
 from app.api.admission import AdmissionMiddleware
-from app.api.connections import RECEIVED_SCOPE_KEY, GuardedHttpToolsProtocol
+from app.api.connections import RECEIVED_SCOPE_KEY, GuardedHttpToolsProtocol, jittered
 from app.resilience.admission import Admission
 from tests.support.polling import poll
 from tests.support.ports import free_port
@@ -63,3 +64,10 @@ async def test_a_fan_outs_latency_sample_counts_from_the_request_head_not_the_ga
     finally:
         server.should_exit = True
         await serving
+
+
+def test_a_shed_connection_rests_half_to_one_and_a_half_retry_afters() -> None:
+    assert jittered(1.0, lambda: 0.0) == 0.5
+    assert jittered(2.0, lambda: 0.999) == pytest.approx(2 * 1.499)
+    rests = {round(jittered(1.0), 2) for _ in range(200)}
+    assert len(rests) > 20 and min(rests) >= 0.5 and max(rests) <= 1.5
