@@ -1,9 +1,16 @@
 """Admission control: a bound on fan-outs in flight in one worker, and a short, bounded queue.
 
-A fan-out that finds a free slot starts at once. One that does not waits in a FIFO queue for
-at most `max_wait_s`, and never longer than its own deadline leaves room for: the deadline minus
+A fan-out that finds a free slot starts at once. One that does not waits in a queue for at
+most `max_wait_s`, and never longer than its own deadline leaves room for: the deadline minus
 what recent fan-outs took. When even that wait is zero or the queue is full, it is shed at once
 (503 with Retry-After) instead of timing out later; a shed request never reaches a provider.
+
+The queue absorbs bursts; under sustained overload it would only add its whole wait to every
+admitted fan-out. So, as Facebook's servers do ("Fail at Scale", ACM Queue 2015): once the
+queue has not been empty for `OVERLOAD_INTERVAL_S`, a new waiter waits at most
+`OVERLOADED_WAIT_S` (CoDel's target), and a freed slot goes to the newest waiter (adaptive
+LIFO): the admitted start almost at once, the rest are shed within a few milliseconds.
+While the queue empties now and then, it is first in, first out.
 
 The bound is static (`limit`), or adaptive: an AIMD limiter in the manner of Netflix's
 concurrency-limits, steered by the fan-outs' own latency. Every `window` completions it
@@ -40,6 +47,11 @@ _MIN_SAMPLES = 20  # before this many, nothing is known of the latency: no deadl
 # Per second: an old low baseline fades, so a slower normal (a slower upstream) is learnt
 # within about a minute, while a 20 s overload is still measured against the unloaded latency.
 _BASELINE_FADE_PER_S = 0.01
+# A queue that has not been empty for this long is a standing queue, not a burst (CoDel's
+# interval) ...
+OVERLOAD_INTERVAL_S = 0.1
+# ... and then a new waiter waits at most this long (CoDel's target), newest served first.
+OVERLOADED_WAIT_S = 0.005
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +112,7 @@ class Admission:
         self._baseline = float("inf")
         self._baseline_at = clock()
         self._last_shed = float("-inf")
+        self._queue_empty_at = clock()  # last time no one was waiting
         self._shedding = False
         self._shed_at_transition = 0
 
@@ -116,13 +129,15 @@ class Admission:
         start = self._clock()
         if self._shedding and start - self._last_shed >= QUIET_S:
             self._end_shedding()
-        if self.in_flight < self.limit and not self._waiters:
-            self.in_flight += 1
-            self._win_full = self._win_full or self.in_flight >= self.limit
-            self.admitted += 1
-            return start
+        if not self._waiters:
+            self._queue_empty_at = start
+            if self.in_flight < self.limit:
+                self.in_flight += 1
+                self._win_full = self._win_full or self.in_flight >= self.limit
+                self.admitted += 1
+                return start
         room = deadline_s - self.expected_s
-        budget = min(self.max_wait_s, room)
+        budget = min(OVERLOADED_WAIT_S if self.overloaded(start) else self.max_wait_s, room)
         if budget <= 0:
             self.shed_deadline += 1
             self._note_shed(start)
@@ -162,14 +177,23 @@ class Admission:
         """Give a slot back; `duration_s` (admission to answer) feeds the latency estimate."""
         if sample:
             self._observe(duration_s)
-        while self._waiters and self.in_flight <= self.limit:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)  # the slot passes straight to the oldest waiter
-                return
+        if self._waiters:
+            lifo = self.overloaded(self._clock())
+            while self._waiters and self.in_flight <= self.limit:
+                waiter = self._waiters.pop() if lifo else self._waiters.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)  # the slot passes straight to the waiter
+                    return
         self.in_flight -= 1
 
     # --- state --------------------------------------------------------------------------------
+
+    def overloaded(self, now: float) -> bool:
+        """A standing queue: someone has been waiting for all of the last interval."""
+        if not self._waiters:
+            self._queue_empty_at = now
+            return False
+        return now - self._queue_empty_at > OVERLOAD_INTERVAL_S
 
     @property
     def expected_s(self) -> float:

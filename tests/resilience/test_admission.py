@@ -5,7 +5,7 @@ import logging
 
 import pytest
 
-from app.resilience.admission import QUIET_S, Admission, Shed
+from app.resilience.admission import OVERLOAD_INTERVAL_S, QUIET_S, Admission, Shed
 
 
 class Clock:
@@ -172,3 +172,65 @@ async def test_a_queued_fan_out_is_timed_from_its_slot_not_from_its_wait() -> No
     clock.now += 0.5  # half a second in the queue
     gate.release(0.01)
     assert await waiting == clock.now
+
+
+async def test_a_standing_queue_serves_the_newest_waiter_first() -> None:
+    clock = Clock()
+    gate = Admission(limit=1, max_wait_s=5.0, max_queue=5, clock=clock)
+    await gate.acquire(10.0)
+    order: list[str] = []
+
+    async def wait(name: str) -> None:
+        await gate.acquire(10.0)
+        order.append(name)
+
+    oldest = asyncio.create_task(wait("oldest"))
+    await asyncio.sleep(0)
+    clock.now += OVERLOAD_INTERVAL_S * 2  # someone has waited all this while: overloaded
+    newest = asyncio.create_task(wait("newest"))
+    await asyncio.sleep(0)
+    gate.release(0.01)
+    await newest
+    assert order == ["newest"]  # adaptive LIFO: the freshest request starts
+    gate.release(0.01)
+    await oldest
+    assert order == ["newest", "oldest"]
+
+
+async def test_a_new_waiter_in_a_standing_queue_waits_only_the_short_target() -> None:
+    clock = Clock()
+    gate = Admission(limit=1, max_wait_s=5.0, max_queue=5, clock=clock)
+    await gate.acquire(10.0)
+    first = asyncio.create_task(gate.acquire(10.0))
+    await asyncio.sleep(0)
+    clock.now += OVERLOAD_INTERVAL_S * 2
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(Shed, match="at capacity"):
+        await gate.acquire(10.0)
+    # OVERLOADED_WAIT_S (plus scheduling), not the 5 s max_wait_s.
+    assert loop.time() - started < 1.0
+    assert not first.done()  # a burst's waiter keeps its own, longer wait
+    gate.release(0.01)
+    await first
+
+
+async def test_a_queue_that_empties_now_and_then_stays_first_in_first_out() -> None:
+    clock = Clock()
+    gate = Admission(limit=1, max_wait_s=5.0, max_queue=5, clock=clock)
+    await gate.acquire(10.0)
+    order: list[str] = []
+
+    async def wait(name: str) -> None:
+        await gate.acquire(10.0)
+        order.append(name)
+
+    tasks = [asyncio.create_task(wait(name)) for name in ("a", "b")]
+    await asyncio.sleep(0)
+    clock.now += OVERLOAD_INTERVAL_S / 2
+    gate.release(0.01)
+    await tasks[0]
+    assert order == ["a"]
+    gate.release(0.01)
+    await tasks[1]
+    assert order == ["a", "b"]
