@@ -9,7 +9,9 @@ else to CPU 1 (as `bench.run`). The upstream answers after `--delay-ms` (20 ms),
 
 - saturate: fan-out p50/p99 at 1 connection (unloaded), goodput at 8..64 connections (peak),
   then `wrk -c1000` for 20 s while one prober calls `/healthz` (a new connection each time, as
-  a Kubernetes probe does) and another calls the fan-out, each every 50 ms.
+  a Kubernetes probe does) every 50 ms and four call the fan-out, each every 20 ms. The same
+  four fan-out probers also run alone first, so the admitted p99 under load is compared with
+  an unloaded p99 measured the same way (new connections, this process's client).
 - slowloris: 1,000 connections that send one header byte every 5 s, for 60 s, while probes
   call `/healthz` and the fan-out every 500 ms; counts what answered 200.
 - lock (PostgreSQL, strict mode): fan-out latency at 16 callers for 15 s, then with
@@ -179,7 +181,16 @@ def saturate(tree: Path, env: dict[str, str], server_args: list[str]) -> None:
             print(f"  {c} conns, 6 s: {runs[-1][0]}", flush=True)
         peak = max(runs, key=lambda run: run[0].goodput)
         print(f"  peak goodput at {peak[1]} conns: {peak[0].goodput:.0f}/s", flush=True)
-        probes = [Probe("/healthz", 0.05).start(), Probe(FANOUT, 0.05).start()]
+        alone = [Probe(FANOUT, 0.02).start() for _ in range(4)]
+        time.sleep(8)
+        alone_ok = [ms for p in alone for s, ms in p.stop().samples if s == 200]
+        print(
+            f"  fan-out probes alone (4 x every 20 ms, 8 s): {len(alone_ok)} answered 200, "
+            f"p50 {pct(alone_ok, 50):.1f} p99 {pct(alone_ok, 99):.1f} ms",
+            flush=True,
+        )
+        fanout_probes = [Probe(FANOUT, 0.02) for _ in range(4)]
+        probes = [Probe("/healthz", 0.05).start(), *(p.start() for p in fanout_probes)]
         port = os.environ.get("BENCH_HEALTH_PORT")
         if port:
             probes.append(Probe("/healthz", 0.05, port=int(port)).start())
@@ -191,8 +202,16 @@ def saturate(tree: Path, env: dict[str, str], server_args: list[str]) -> None:
             f"  goodput {loaded.goodput:.0f}/s = {loaded.goodput / peak[0].goodput:.2f} of peak",
             flush=True,
         )
-        for probe in probes:
+        for probe in probes[:1] + probes[len(fanout_probes) + 1 :]:
             print(f"  probe (port {probe.port}) {probe.summary()}", flush=True)
+        merged = Probe(FANOUT, 0.02, samples=[s for p in fanout_probes for s in p.samples])
+        print(f"  fan-out probes {merged.summary()}", flush=True)
+        admitted = [ms for s, ms in merged.samples if s == 200]
+        print(
+            f"  admitted p99 {pct(admitted, 99):.1f} ms = "
+            f"{pct(admitted, 99) / pct(alone_ok, 99):.2f}x the probes' unloaded p99",
+            flush=True,
+        )
         for key, value in metrics(("fanout_admission",)).items():
             print(f"  {key} {value:g}", flush=True)
 
@@ -301,6 +320,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the server")
     args = parser.parse_args(argv)
+    os.sched_setaffinity(0, {1})  # the probes' client, with wrk and the upstream; CPU 0 serves
     upstream, base_url = start_upstream("1", args.delay_ms)
     tmp = Path(tempfile.mkdtemp(prefix="overload-"))
     env = {
