@@ -8,9 +8,10 @@ what recent fan-outs took. When even that wait is zero or the queue is full, it 
 The queue absorbs bursts; under sustained overload it would only add its whole wait to every
 admitted fan-out. So, as Facebook's servers do ("Fail at Scale", ACM Queue 2015): once the
 queue has not been empty for `OVERLOAD_INTERVAL_S`, a new waiter waits at most
-`OVERLOADED_WAIT_S` (CoDel's target), and a freed slot goes to the newest waiter (adaptive
-LIFO): the admitted start almost at once, the rest are shed within a few milliseconds.
-While the queue empties now and then, it is first in, first out.
+`OVERLOADED_WAIT_S` (CoDel's target; it matters where `max_wait_s` is set longer to absorb
+bursts), and a freed slot goes to the newest waiter (adaptive LIFO): the admitted start
+almost at once, the older waiters are shed. While the queue empties now and then, it is
+first in, first out.
 
 The bound is static (`limit`), or adaptive: an AIMD limiter in the manner of Netflix's
 concurrency-limits, steered by the fan-outs' own latency. Every `window` completions it
@@ -137,7 +138,10 @@ class Admission:
                 self.admitted += 1
                 return start
         room = deadline_s - self.expected_s
-        budget = min(OVERLOADED_WAIT_S if self.overloaded(start) else self.max_wait_s, room)
+        wait = self.max_wait_s
+        if self.overloaded(start):
+            wait = min(wait, OVERLOADED_WAIT_S)
+        budget = min(wait, room)
         if budget <= 0:
             self.shed_deadline += 1
             self._note_shed(start)

@@ -234,3 +234,15 @@ async def test_a_queue_that_empties_now_and_then_stays_first_in_first_out() -> N
     gate.release(0.01)
     await tasks[1]
     assert order == ["a", "b"]
+
+
+async def test_a_standing_queue_never_lengthens_a_shorter_configured_wait() -> None:
+    clock = Clock()
+    gate = Admission(limit=1, max_wait_s=0.0, max_queue=5, clock=clock)
+    await gate.acquire(10.0)
+    gate._waiters.append(asyncio.get_running_loop().create_future())  # one standing waiter
+    clock.now += OVERLOAD_INTERVAL_S * 2
+    with pytest.raises(Shed):
+        await gate.acquire(10.0)
+    # No wait at all (refused up front), not OVERLOADED_WAIT_S.
+    assert (gate.stats().shed_deadline, gate.stats().shed_full) == (1, 0)
