@@ -95,6 +95,13 @@ async def require_client(
 PrincipalDep = Annotated[Principal, Depends(require_client)]
 
 
+async def authenticate(request: Request) -> Principal:
+    """`require_client` for a route that resolves no dependencies (`api/protected_route.py`):
+    the same headers read by the same security schemes, the same checks and answers."""
+    bearer = await _bearer(request)
+    return await require_client(request, await _api_key_header(request), bearer)
+
+
 def forbidden(principal: Principal, positions: list[int]) -> HTTPException:
     """403 pointing at the refused names by position: an error never repeats the request."""
     allowed = ", ".join(sorted(principal.providers or ()))
