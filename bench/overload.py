@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench._proc import ROOT, start_upstream, stop, taskset, wait_http
+from bench._proc import ROOT, cpu_seconds, start_upstream, stop, taskset, wait_http
 
 PORT = 8765
 FANOUT = "/integrations/fetch?providers=weather,geocoding,time_zone&city=Paris"
@@ -171,7 +171,7 @@ def metrics(names: tuple[str, ...]) -> dict[str, float]:
 
 
 def saturate(tree: Path, env: dict[str, str], server_args: list[str]) -> None:
-    with server(tree, env, server_args):
+    with server(tree, env, server_args) as proc:
         wrk(FANOUT, 16, 3, "1")  # warm-up
         unloaded = wrk(FANOUT, 1, 8, "1")
         print(f"  unloaded (1 conn, 8 s): {unloaded}", flush=True)
@@ -194,10 +194,12 @@ def saturate(tree: Path, env: dict[str, str], server_args: list[str]) -> None:
         port = os.environ.get("BENCH_HEALTH_PORT")
         if port:
             probes.append(Probe("/healthz", 0.05, port=int(port)).start())
+        cpu_before = cpu_seconds(proc.pid)
         loaded = wrk(FANOUT, 1000, 20, "1")
+        busy = (cpu_seconds(proc.pid) - cpu_before) / 20
         for probe in probes:
             probe.stop()
-        print(f"  wrk -c1000 20 s: {loaded}", flush=True)
+        print(f"  wrk -c1000 20 s: {loaded}; server CPU {busy:.0%}", flush=True)
         print(
             f"  goodput {loaded.goodput:.0f}/s = {loaded.goodput / peak[0].goodput:.2f} of peak",
             flush=True,
