@@ -31,26 +31,38 @@ async def test_a_free_slot_admits_at_once_and_a_full_gate_sheds_after_the_wait()
     assert stats.shedding
 
 
+class Waiters:
+    """A gate of one slot, already taken, and waiters that note the order they get it in."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.gate = Admission(limit=1, max_wait_s=5.0, max_queue=5, clock=clock)
+        self.order: list[str] = []
+
+    async def start(self, *names: str) -> list["asyncio.Task[None]"]:
+        if self.gate.in_flight == 0:
+            await self.gate.acquire(10.0)
+        tasks = [asyncio.create_task(self._wait(name)) for name in names]
+        await asyncio.sleep(0)  # they queue
+        return tasks
+
+    async def _wait(self, name: str) -> None:
+        await self.gate.acquire(10.0)
+        self.order.append(name)
+
+
 async def test_a_released_slot_goes_to_the_oldest_waiter() -> None:
-    gate = Admission(limit=1, max_wait_s=5.0, max_queue=5)
-    await gate.acquire(10.0)
-    order: list[str] = []
-
-    async def wait(name: str) -> None:
-        await gate.acquire(10.0)
-        order.append(name)
-
-    first = asyncio.create_task(wait("first"))
-    await asyncio.sleep(0)
-    second = asyncio.create_task(wait("second"))
-    await asyncio.sleep(0)
+    clock = Clock()
+    waiters = Waiters(clock)
+    first, second = await waiters.start("first", "second")
+    gate = waiters.gate
     assert gate.stats().queued == 2
+    clock.now += OVERLOAD_INTERVAL_S / 2  # a burst: the queue is young
     gate.release(0.01)
     await first
-    assert order == ["first"] and gate.in_flight == 1
+    assert waiters.order == ["first"] and gate.in_flight == 1
     gate.release(0.01)
     await second
-    assert order == ["first", "second"]
+    assert waiters.order == ["first", "second"]
     gate.release(0.01)
     assert gate.in_flight == 0
 
@@ -176,25 +188,16 @@ async def test_a_queued_fan_out_is_timed_from_its_slot_not_from_its_wait() -> No
 
 async def test_a_standing_queue_serves_the_newest_waiter_first() -> None:
     clock = Clock()
-    gate = Admission(limit=1, max_wait_s=5.0, max_queue=5, clock=clock)
-    await gate.acquire(10.0)
-    order: list[str] = []
-
-    async def wait(name: str) -> None:
-        await gate.acquire(10.0)
-        order.append(name)
-
-    oldest = asyncio.create_task(wait("oldest"))
-    await asyncio.sleep(0)
+    waiters = Waiters(clock)
+    (oldest,) = await waiters.start("oldest")
     clock.now += OVERLOAD_INTERVAL_S * 2  # someone has waited all this while: overloaded
-    newest = asyncio.create_task(wait("newest"))
-    await asyncio.sleep(0)
-    gate.release(0.01)
+    (newest,) = await waiters.start("newest")
+    waiters.gate.release(0.01)
     await newest
-    assert order == ["newest"]  # adaptive LIFO: the freshest request starts
-    gate.release(0.01)
+    assert waiters.order == ["newest"]  # adaptive LIFO: the freshest request starts
+    waiters.gate.release(0.01)
     await oldest
-    assert order == ["newest", "oldest"]
+    assert waiters.order == ["newest", "oldest"]
 
 
 async def test_a_new_waiter_in_a_standing_queue_waits_only_the_short_target() -> None:
@@ -213,27 +216,6 @@ async def test_a_new_waiter_in_a_standing_queue_waits_only_the_short_target() ->
     assert not first.done()  # a burst's waiter keeps its own, longer wait
     gate.release(0.01)
     await first
-
-
-async def test_a_queue_that_empties_now_and_then_stays_first_in_first_out() -> None:
-    clock = Clock()
-    gate = Admission(limit=1, max_wait_s=5.0, max_queue=5, clock=clock)
-    await gate.acquire(10.0)
-    order: list[str] = []
-
-    async def wait(name: str) -> None:
-        await gate.acquire(10.0)
-        order.append(name)
-
-    tasks = [asyncio.create_task(wait(name)) for name in ("a", "b")]
-    await asyncio.sleep(0)
-    clock.now += OVERLOAD_INTERVAL_S / 2
-    gate.release(0.01)
-    await tasks[0]
-    assert order == ["a"]
-    gate.release(0.01)
-    await tasks[1]
-    assert order == ["a", "b"]
 
 
 async def test_a_standing_queue_never_lengthens_a_shorter_configured_wait() -> None:
