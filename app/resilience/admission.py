@@ -139,7 +139,7 @@ class Admission:
                 return start
         room = deadline_s - self.expected_s
         wait = self.max_wait_s
-        if self.overloaded(start):
+        if self._overloaded(start):
             wait = min(wait, OVERLOADED_WAIT_S)
         budget = min(wait, room)
         if budget <= 0:
@@ -182,7 +182,7 @@ class Admission:
         if sample:
             self._observe(duration_s)
         if self._waiters:
-            lifo = self.overloaded(self._clock())
+            lifo = self._overloaded(self._clock())
             while self._waiters and self.in_flight <= self.limit:
                 waiter = self._waiters.pop() if lifo else self._waiters.popleft()
                 if not waiter.done():
@@ -192,7 +192,7 @@ class Admission:
 
     # --- state --------------------------------------------------------------------------------
 
-    def overloaded(self, now: float) -> bool:
+    def _overloaded(self, now: float) -> bool:
         """A standing queue: someone has been waiting for all of the last interval."""
         if not self._waiters:
             self._queue_empty_at = now
