@@ -133,12 +133,16 @@ class Spool:
 
     def mark_replayed(self, chunk: SpoolChunk) -> None:
         """Move the cursor past a chunk now in the database; truncate once all of it is."""
-        self._rows_before_cursor += len(chunk.rows)
-        self._cursor = chunk.end
-        if self._cursor >= self.size:
+        if chunk.end >= self.size:
+            # Truncate before any counter moves: stats() read on another thread must never
+            # show an empty spool whose file still holds the rows.
             os.ftruncate(self._fd, 0)
             os.fsync(self._fd)
-            self.size = self.rows = self._cursor = self._rows_before_cursor = 0
+            self.size = self._cursor = self._rows_before_cursor = 0
+            self.rows = 0  # last, so pending_rows never reads negative
+            return
+        self._rows_before_cursor += len(chunk.rows)
+        self._cursor = chunk.end
 
     def _recover(self) -> None:
         """Count the valid records of a file left behind and cut off a torn tail."""

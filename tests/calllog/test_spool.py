@@ -32,6 +32,30 @@ def test_append_read_and_replay_truncate(tmp_path: Path) -> None:
     spool.close()
 
 
+def test_the_gauge_says_empty_only_once_the_file_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # stats() reads pending_rows from another thread: it must not reach 0 while the file
+    # still holds the replayed rows (a reader saw "empty" and a 1145-byte file).
+    spool = Spool(tmp_path, max_bytes=1 << 20)
+    spool.open()
+    spool.append(rows(2))
+    spool.append(rows(1))
+    seen_at_truncate: list[int] = []
+    real_ftruncate = os.ftruncate
+
+    def watching_ftruncate(fd: int, length: int) -> None:
+        seen_at_truncate.append(spool.pending_rows)
+        real_ftruncate(fd, length)
+
+    monkeypatch.setattr(os, "ftruncate", watching_ftruncate)
+    spool.mark_replayed(spool.read_chunk(max_rows=2))
+    assert seen_at_truncate == [] and spool.pending_rows == 1
+    spool.mark_replayed(spool.read_chunk(max_rows=2))
+    assert seen_at_truncate == [1] and spool.pending_rows == 0
+    spool.close()
+
+
 @pytest.mark.parametrize("damage", ["torn", "bad_checksum"])
 def test_reopen_keeps_whole_records_and_cuts_a_damaged_tail(tmp_path: Path, damage: str) -> None:
     spool = Spool(tmp_path, max_bytes=1 << 20)
