@@ -5,9 +5,11 @@
 `--tree` runs the server from another checkout (the "before" figures); the bench itself,
 the upstream and the probes are this checkout's. The server is pinned to CPU 0 and everything
 else to CPU 1 (as `bench.run`). The upstream answers after `--delay-ms` (20 ms), so a fan-out of
-3 providers is mostly waiting, as with real APIs.
+3 providers is mostly waiting, as with real APIs. Each fan-out asks for one of `--cities`
+(10,000) cities at random, as distinct clients do; `--cities 1` sends one URL throughout,
+which coalescing (`POLICY_COALESCE`) turns into a convoy behind shared upstream calls.
 
-- saturate: fan-out p50/p99 at 1 connection (unloaded), goodput at 8..64 connections (peak),
+- saturate: fan-out p50/p99 at 1 connection (unloaded), goodput at 8..128 connections (peak),
   then `wrk -c1000` for 20 s while one prober calls `/healthz` (a new connection each time, as
   a Kubernetes probe does) every 50 ms and four call the fan-out, each every 20 ms. The same
   four fan-out probers also run alone first, so the admitted p99 under load is compared with
@@ -22,6 +24,7 @@ import argparse
 import asyncio
 import http.client
 import os
+import random
 import re
 import socket
 import subprocess
@@ -38,7 +41,29 @@ from pathlib import Path
 from bench._proc import ROOT, cpu_seconds, start_upstream, stop, taskset, wait_http
 
 PORT = 8765
-FANOUT = "/integrations/fetch?providers=weather,geocoding,time_zone&city=Paris"
+# Each request names one of CITIES cities at random, as distinct clients would: with one fixed
+# URL every concurrent fan-out coalesces onto the same three upstream calls (POLICY_COALESCE),
+# and the whole convoy wakes at once when they answer; `--cities 1` measures that case.
+FANOUT = "/integrations/fetch?providers=weather,geocoding,time_zone&city=c"
+CITIES = 10_000
+_WRK_SCRIPT = """
+local n, path, threads = %d, "%s", 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("id", threads)
+end
+function init(args)
+  math.randomseed(os.time() * 100 + id)
+end
+function request()
+  return wrk.format(nil, path .. math.random(n))
+end
+"""
+
+
+def varied(path: str) -> str:
+    """`path` with a random city, when it is the fan-out's."""
+    return f"{path}{random.randint(1, CITIES)}" if path == FANOUT else path
 
 
 @dataclass
@@ -69,7 +94,7 @@ class Probe:
             status = 0
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-                conn.request("GET", self.path)
+                conn.request("GET", varied(self.path))
                 response = conn.getresponse()
                 response.read()
                 status = response.status
@@ -126,9 +151,14 @@ def wrk(path: str, connections: int, seconds: float, cpus: str | None) -> Wrk:
     url = f"http://127.0.0.1:{PORT}{path}"
     threads = 1 if connections < 100 else 2
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s"]
-    out = subprocess.run(
-        taskset([*cmd, "--latency", url], cpus), capture_output=True, text=True, check=True
-    ).stdout
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        if path == FANOUT:
+            script.write(_WRK_SCRIPT % (CITIES, path))
+            script.flush()
+            cmd += ["-s", script.name]
+        out = subprocess.run(
+            taskset([*cmd, "--latency", url], cpus), capture_output=True, text=True, check=True
+        ).stdout
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     timeouts = re.search(r"timeout (\d+)", out)
@@ -176,7 +206,7 @@ def saturate(tree: Path, env: dict[str, str], server_args: list[str]) -> None:
         unloaded = wrk(FANOUT, 1, 8, "1")
         print(f"  unloaded (1 conn, 8 s): {unloaded}", flush=True)
         runs = []
-        for c in (8, 16, 32, 64):
+        for c in (8, 16, 32, 64, 96, 128):
             runs.append((wrk(FANOUT, c, 6, "1"), c))
             print(f"  {c} conns, 6 s: {runs[-1][0]}", flush=True)
         peak = max(runs, key=lambda run: run[0].goodput)
@@ -311,17 +341,22 @@ def lock(tree: Path, env: dict[str, str], server_args: list[str], pg: str) -> No
 
 
 def main(argv: list[str] | None = None) -> None:
+    global CITIES
     parser = argparse.ArgumentParser(prog="python -m bench.overload")
     parser.add_argument("--parts", default="saturate,slowloris,lock")
     parser.add_argument("--tree", type=Path, default=ROOT, help="checkout the server runs from")
     parser.add_argument("--label", default="")
     parser.add_argument("--delay-ms", type=float, default=20.0)
+    parser.add_argument(
+        "--cities", type=int, default=CITIES, help="distinct fan-out requests (1: one URL)"
+    )
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument(
         "--server-args", default="", help="extra uvicorn options, e.g. --limit-concurrency 1000"
     )
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the server")
     args = parser.parse_args(argv)
+    CITIES = args.cities  # read by wrk() and the probes' threads
     os.sched_setaffinity(0, {1})  # the probes' client, with wrk and the upstream; CPU 0 serves
     upstream, base_url = start_upstream("1", args.delay_ms)
     tmp = Path(tempfile.mkdtemp(prefix="overload-"))
