@@ -1,4 +1,5 @@
-"""Pure helpers of `HttpClient`: URL cache keys, header merges, userinfo as Basic auth."""
+"""Pure helpers of `HttpClient`: URL cache keys and queries, header merges, userinfo as Basic
+auth."""
 
 import base64
 from collections.abc import Mapping
@@ -23,6 +24,13 @@ def cache_key(url: object, params: object) -> tuple[str, tuple[tuple[str, Any], 
             return None
     # (key, 1) and (key, True) or (key, 1.0) hash alike but encode differently.
     return (url, tuple((name, (type(value), value)) for name, value in items))
+
+
+def with_query(head: str, params: Mapping[str, Any]) -> str:
+    """`head` (a URL as httpx built it, without its query) with `params` as the query, as
+    httpx builds it: encoded by `httpx.QueryParams`, and no `?` when they encode to nothing."""
+    query = str(httpx.QueryParams(params))
+    return f"{head}?{query}" if query else head
 
 
 def split_userinfo(url: str) -> tuple[str, str | None]:

@@ -170,3 +170,29 @@ async def test_client_headers_changed_after_a_call_are_sent(
     assert seen["x-team"] == "blue"
     assert seen["x-request-id"] == "req-4"
     assert seen["x-tenant"] == "t1"
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "target"),
+    [
+        ("/echo?key=1", {"city": "São Paulo", "n": 3}, "/echo?city=S%C3%A3o+Paulo&n=3"),
+        ("/echo?key=1", {}, "/echo"),  # httpx: request params replace the URL's query
+        ("/echo?", {"flag": True, "x": 1.5}, "/echo?flag=true&x=1.5"),
+    ],
+)
+async def test_params_that_differ_per_call_build_what_httpx_builds(
+    server: ScriptedServer,
+    clients: tuple[HttpClient, HttpClient],
+    path: str,
+    params: dict[str, Any],
+    target: str,
+) -> None:
+    provider = _JsonProvider(server.url, path)
+    seen = []
+    for client in clients:
+        for call in range(2):  # the second one from the client's caches
+            result = await provider.execute(client, params, request_id=f"req-{call}")
+            assert result.success, result.error_message
+            assert result.data is not None
+            seen.append(result.data["target"])
+    assert seen == [target] * 4
