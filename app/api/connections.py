@@ -13,7 +13,8 @@
   client that ignores Retry-After and resends at once would otherwise make the worker spend
   its CPU refusing; its next request waits in the kernel's socket buffer, costing nothing.
   The 503 itself still goes out at once, and new connections (health probes) are read as
-  soon as they arrive.
+  soon as they arrive. Each request's scope carries how many requests in a row the
+  connection had shed before it (`SHED_STREAK_SCOPE_KEY`), so the gate can back off.
 
 `python -m app serve` uses it; with plain uvicorn pass
 `--http app.api.connections:GuardedHttpToolsProtocol`.
@@ -29,10 +30,13 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from app.core.config import get_settings
 
-# Set by the admission gate on a request it refused: seconds the connection is not read.
+# Set by the admission gate on a request it refused: seconds the connection is not read
+# (0: not paced).
 SHED_SCOPE_KEY = "app.shed_pause_s"
 # Set on every request: `time.monotonic()` when its head was complete.
 RECEIVED_SCOPE_KEY = "app.received_at"
+# Set on every request: requests shed in a row on this connection just before it.
+SHED_STREAK_SCOPE_KEY = "app.shed_streak"
 _TIMEOUT_BODY = b"request head not complete in time\n"
 _REQUEST_TIMEOUT = (
     b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
@@ -55,6 +59,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             GuardedHttpToolsProtocol.header_timeout_s = get_settings().header_timeout_s
         self._head_timer: asyncio.TimerHandle | None = None
         self._resume_timer: asyncio.TimerHandle | None = None
+        self._shed_streak = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -73,20 +78,22 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._head_timer.cancel()
             self._head_timer = None
         self.scope[RECEIVED_SCOPE_KEY] = time.monotonic()  # type: ignore[literal-required]
+        self.scope[SHED_STREAK_SCOPE_KEY] = self._shed_streak  # type: ignore[literal-required]
         super().on_headers_complete()
 
     def on_response_complete(self) -> None:
         pipelined = bool(self.pipeline)  # the next request is parsed already: no pacing
         super().on_response_complete()
         pause = self.cycle.scope.get(SHED_SCOPE_KEY) if self.cycle is not None else None
-        if isinstance(pause, float) and not pipelined and not self.transport.is_closing():
+        if not isinstance(pause, float):
+            self._shed_streak = 0
+            return
+        self._shed_streak += 1
+        if pause > 0 and not pipelined and not self.transport.is_closing():
             # Not read until Retry-After; the keep-alive timer starts once reading resumes.
             self._unset_keepalive_if_required()
             self.flow.pause_reading()
-            # Jittered (0.5-1.5x): a burst shed together would otherwise come back together,
-            # a second later, every second.
-            rest = pause * random.uniform(0.5, 1.5)
-            self._resume_timer = self.loop.call_later(rest, self._resume)
+            self._resume_timer = self.loop.call_later(jittered(pause), self._resume)
 
     def _resume(self) -> None:
         self._resume_timer = None

@@ -1,12 +1,16 @@
-"""The admission gate's latency samples count from the request's arrival at the server.
+"""The admission gate with the guarded server protocol: arrival stamps and shed streaks.
 
 A real uvicorn server with the guarded protocol (`app.api.connections`) in this loop: the
 protocol stamps each request head's arrival, and the gate's sample for a fan-out includes the
-time the request waited before the gate ran (the event loop's lag under overload).
+time the request waited before the gate ran (the event loop's lag under overload). It also
+counts the requests a connection had shed in a row, and the gate's Retry-After doubles with
+them.
 """
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
@@ -14,7 +18,13 @@ import uvicorn
 from starlette.types import Receive, Scope, Send
 
 from app.api.admission import AdmissionMiddleware
-from app.api.connections import RECEIVED_SCOPE_KEY, GuardedHttpToolsProtocol, jittered
+from app.api.connections import (
+    RECEIVED_SCOPE_KEY,
+    SHED_SCOPE_KEY,
+    SHED_STREAK_SCOPE_KEY,
+    GuardedHttpToolsProtocol,
+    jittered,
+)
 from app.resilience.admission import Admission
 from tests.support.polling import poll
 from tests.support.ports import free_port
@@ -28,6 +38,23 @@ class Recording(Admission):
     def release(self, duration_s: float, *, sample: bool = True) -> None:
         self.samples.append(duration_s)
         super().release(duration_s, sample=sample)
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> AsyncIterator[str]:
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, port=port, http=GuardedHttpToolsProtocol, log_level="warning", lifespan="off"
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    try:
+        await poll(lambda: server.started, what="server started")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
 
 
 async def test_a_fan_outs_latency_sample_counts_from_the_request_head_not_the_gate() -> None:
@@ -46,24 +73,77 @@ async def test_a_fan_outs_latency_sample_counts_from_the_request_head_not_the_ga
 
     admission = Recording()
     gate = AdmissionMiddleware(answer, admission, default_deadline_s=5.0, retry_after_s=1)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            late, port=port, http=GuardedHttpToolsProtocol, log_level="warning", lifespan="off"
-        )
-    )
-    serving = asyncio.create_task(server.serve())
-    try:
-        await poll(lambda: server.started, what="server started")
+    async with serving(late) as base:
         before = time.monotonic()
         async with httpx.AsyncClient() as client:
-            response = await client.get(f"http://127.0.0.1:{port}/integrations/fetch")
+            response = await client.get(f"{base}/integrations/fetch")
         assert response.status_code == 200
         assert before <= arrivals[0] <= time.monotonic()
         assert admission.samples and admission.samples[0] >= 0.2
-    finally:
-        server.should_exit = True
-        await serving
+
+
+async def test_a_connection_shed_in_a_row_is_told_to_wait_twice_as_long_up_to_4x() -> None:
+    release = asyncio.Event()
+
+    async def answer(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["query_string"] == b"hold":
+            await release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    admission = Admission(limit=1, max_wait_s=0.001)
+    # Not paced, so the test need not wait out the Retry-Afters; the streak counts alike.
+    gate = AdmissionMiddleware(
+        answer, admission, default_deadline_s=5.0, retry_after_s=1, pace=False
+    )
+    async with (
+        serving(gate) as base,
+        httpx.AsyncClient(base_url=base) as holder,
+        httpx.AsyncClient(base_url=base, limits=httpx.Limits(max_connections=1)) as client,
+    ):
+
+        async def hold() -> "asyncio.Task[httpx.Response]":
+            release.clear()
+            task = asyncio.create_task(holder.get("/integrations/fetch?hold"))
+            await poll(lambda: admission.in_flight == 1, what="the slot held")
+            return task
+
+        held = await hold()
+        waits = [(await client.get("/integrations/fetch")).headers["retry-after"] for _ in range(5)]
+        assert waits == ["1", "2", "4", "4", "4"]
+        release.set()
+        assert (await held).status_code == 200
+        assert (await client.get("/integrations/fetch")).status_code == 200
+        held = await hold()
+        again = await client.get("/integrations/fetch")  # admitted in between: 1x again
+        assert (again.status_code, again.headers["retry-after"]) == (503, "1")
+        release.set()
+        await held
+
+
+async def test_a_paced_shed_rests_its_connection_for_the_retry_after_it_was_told() -> None:
+    async def answer(scope: Scope, receive: Receive, send: Send) -> None:
+        raise AssertionError("a full gate lets nothing through")
+
+    admission = Admission(limit=1, max_wait_s=0.001)
+    await admission.acquire(5.0)  # the one slot, held
+    gate = AdmissionMiddleware(answer, admission, default_deadline_s=5.0, retry_after_s=2)
+    sent: list[dict[str, object]] = []
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b""}
+
+    for streak, wait in [(0, 2), (1, 4), (2, 8), (9, 8)]:
+        scope = {"type": "http", "path": "/integrations/fetch", "query_string": b""}
+        scope[SHED_STREAK_SCOPE_KEY] = streak
+        sent.clear()
+        await gate(scope, receive, send)  # type: ignore[arg-type]
+        headers = dict(sent[0]["headers"])  # type: ignore[call-overload]
+        assert (sent[0]["status"], headers[b"retry-after"]) == (503, str(wait).encode())
+        assert scope[SHED_SCOPE_KEY] == float(wait)  # what the protocol rests it
 
 
 def test_a_shed_connection_rests_half_to_one_and_a_half_retry_afters() -> None:
