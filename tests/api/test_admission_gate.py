@@ -137,8 +137,8 @@ async def test_a_paced_shed_rests_its_connection_for_the_retry_after_it_was_told
         return {"type": "http.request", "body": b""}
 
     for streak, wait in [(0, 2), (1, 4), (2, 8), (9, 8)]:
-        scope = {"type": "http", "path": "/integrations/fetch", "query_string": b""}
-        scope[SHED_STREAK_SCOPE_KEY] = streak
+        scope: dict[str, object] = {"type": "http", "path": "/integrations/fetch"}
+        scope.update({"query_string": b"", SHED_STREAK_SCOPE_KEY: streak})
         sent.clear()
         await gate(scope, receive, send)  # type: ignore[arg-type]
         headers = dict(sent[0]["headers"])  # type: ignore[call-overload]
