@@ -5,9 +5,9 @@
 `--tree` runs the server from another checkout (the "before" figures); the bench itself,
 the upstream and the probes are this checkout's. The server is pinned to CPU 0 and everything
 else to CPU 1 (as `bench.run`). The upstream answers after `--delay-ms` (20 ms), so a fan-out of
-3 providers is mostly waiting, as with real APIs. Each fan-out asks for one of `--cities`
-(10,000) cities at random, as distinct clients do; `--cities 1` sends one URL throughout,
-which coalescing (`POLICY_COALESCE`) turns into a convoy behind shared upstream calls.
+3 providers is mostly waiting, as with real APIs. Each fan-out asks every provider about one
+of `--cities` (10,000) places at random, as distinct clients do; `--cities 1` sends one URL
+throughout, which coalescing (`POLICY_COALESCE`) turns into a convoy behind shared calls.
 
 - saturate: fan-out p50/p99 at 1 connection (unloaded), goodput at 8..128 connections (peak),
   then `wrk -c1000` for 20 s while one prober calls `/healthz` (a new connection each time, as
@@ -41,10 +41,11 @@ from pathlib import Path
 from bench._proc import ROOT, cpu_seconds, start_upstream, stop, taskset, wait_http
 
 PORT = 8765
-# Each request names one of CITIES cities at random, as distinct clients would: with one fixed
-# URL every concurrent fan-out coalesces onto the same three upstream calls (POLICY_COALESCE),
-# and the whole convoy wakes at once when they answer; `--cities 1` measures that case.
-FANOUT = "/integrations/fetch?providers=weather,geocoding,time_zone&city=c"
+# Each request asks each provider about one of CITIES places at random (weather's `city`,
+# geocoding's `q`, time_zone's `zone`), as distinct clients would: with one fixed URL every
+# concurrent fan-out coalesces onto the same three upstream calls (POLICY_COALESCE), and the
+# whole convoy wakes at once when they answer; `--cities 1` measures that case.
+FANOUT = "/integrations/fetch?providers=weather,geocoding,time_zone&city=c{n}&q=c{n}&zone=z{n}"
 CITIES = 10_000
 _WRK_SCRIPT = """
 local n, path, threads = %d, "%s", 0
@@ -56,14 +57,14 @@ function init(args)
   math.randomseed(os.time() * 100 + id)
 end
 function request()
-  return wrk.format(nil, path .. math.random(n))
+  return wrk.format(nil, (path:gsub("{n}", tostring(math.random(n)))))
 end
 """
 
 
 def varied(path: str) -> str:
-    """`path` with a random city, when it is the fan-out's."""
-    return f"{path}{random.randint(1, CITIES)}" if path == FANOUT else path
+    """`path` with a random place, when it is the fan-out's."""
+    return path.replace("{n}", str(random.randint(1, CITIES))) if path == FANOUT else path
 
 
 @dataclass
@@ -148,7 +149,7 @@ def _ms(text: str) -> float:
 
 
 def wrk(path: str, connections: int, seconds: float, cpus: str | None) -> Wrk:
-    url = f"http://127.0.0.1:{PORT}{path}"
+    url = f"http://127.0.0.1:{PORT}{path.replace('{n}', '1')}"
     threads = 1 if connections < 100 else 2
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s"]
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
