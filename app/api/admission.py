@@ -16,12 +16,12 @@ from app.api.connections import RECEIVED_SCOPE_KEY, SHED_SCOPE_KEY, SHED_STREAK_
 from app.resilience.admission import Admission, Shed
 
 GATED_PATHS = frozenset({"/integrations/fetch"})
-# A connection shed again right after a shed is told to wait twice as long, up to 4x
-# Retry-After: a client that resends at once (a naive retry loop) then costs the worker up to
-# 4x fewer refusals, whose CPU would come out of the admitted fan-outs, and one that honours
-# Retry-After is told when to come back. Back to 1x once a request on it is admitted. Not
-# more: a paced connection rests up to 1.5x its Retry-After, and at 8x (12 s) clients with a
-# 10 s timeout gave up on requests they had sent at once.
+# A connection shed again within 10 s of its last shed (`connections.py`) is told to wait
+# twice as long, up to 4x Retry-After: a client that resends at once (a naive retry loop)
+# then costs the worker up to 4x fewer refusals, whose CPU would come out of the admitted
+# fan-outs, and one that honours Retry-After is told when to come back. Back to 1x after 10 s
+# without a shed. Not more: a paced connection rests up to 1.5x its Retry-After, and at 8x
+# (12 s) clients with a 10 s timeout gave up on requests they had sent at once.
 MAX_DOUBLINGS = 2
 _TIMEOUT_MS = re.compile(rb"(?:^|&)timeout_ms=(\d{1,9})(?:&|$)")
 

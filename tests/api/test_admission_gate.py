@@ -82,7 +82,13 @@ async def test_a_fan_outs_latency_sample_counts_from_the_request_head_not_the_ga
         assert admission.samples and admission.samples[0] >= 0.2
 
 
-async def test_a_connection_shed_in_a_row_is_told_to_wait_twice_as_long_up_to_4x() -> None:
+@pytest.mark.parametrize("memory_s", [10.0, 0.0])
+async def test_a_connection_shed_again_is_told_to_wait_twice_as_long_up_to_4x(
+    monkeypatch: pytest.MonkeyPatch, memory_s: float
+) -> None:
+    # The connection's sheds count while each comes within `shed_memory_s` of the one
+    # before, admitted requests in between or not; 0 s: every shed is a first one.
+    monkeypatch.setattr(GuardedHttpToolsProtocol, "shed_memory_s", memory_s)
     release = asyncio.Event()
 
     async def answer(scope: Scope, receive: Receive, send: Send) -> None:
@@ -108,17 +114,24 @@ async def test_a_connection_shed_in_a_row_is_told_to_wait_twice_as_long_up_to_4x
             await poll(lambda: admission.in_flight == 1, what="the slot held")
             return task
 
-        held = await hold()
-        waits = [(await client.get("/integrations/fetch")).headers["retry-after"] for _ in range(5)]
-        assert waits == ["1", "2", "4", "4", "4"]
-        release.set()
-        assert (await held).status_code == 200
-        assert (await client.get("/integrations/fetch")).status_code == 200
-        held = await hold()
-        again = await client.get("/integrations/fetch")  # admitted in between: 1x again
-        assert (again.status_code, again.headers["retry-after"]) == (503, "1")
-        release.set()
-        await held
+        async def shed_waits(count: int) -> list[str]:
+            held = await hold()
+            waits = []
+            for _ in range(count):
+                response = await client.get("/integrations/fetch")
+                assert response.status_code == 503
+                waits.append(response.headers["retry-after"])
+            release.set()
+            assert (await held).status_code == 200
+            return waits
+
+        first = await shed_waits(2)
+        assert (await client.get("/integrations/fetch")).status_code == 200  # admitted
+        then = await shed_waits(3)
+    if memory_s:
+        assert (first, then) == (["1", "2"], ["4", "4", "4"])
+    else:
+        assert (first, then) == (["1", "1"], ["1", "1", "1"])
 
 
 async def test_a_paced_shed_rests_its_connection_for_the_retry_after_it_was_told() -> None:
