@@ -26,11 +26,37 @@ def cache_key(url: object, params: object) -> tuple[str, tuple[tuple[str, Any], 
     return (url, tuple((name, (type(value), value)) for name, value in items))
 
 
+# Characters no encoding touches (RFC 3986 "unreserved"): a query of only these is its own
+# encoding, whatever httpx's rules for the others.
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
 def with_query(head: str, params: Mapping[str, Any]) -> str:
     """`head` (a URL as httpx built it, without its query) with `params` as the query, as
-    httpx builds it: encoded by `httpx.QueryParams`, and no `?` when they encode to nothing."""
-    query = str(httpx.QueryParams(params))
+    httpx builds it: encoded by `httpx.QueryParams`, and no `?` when they encode to nothing.
+
+    Plain names and values (ids, codes, words) skip `QueryParams`, ~11 us a call under load:
+    joined as they are, they are what it would make of them.
+    """
+    pairs = []
+    for name, value in params.items():
+        text = _as_text(value)
+        if not _UNRESERVED.issuperset(name) or not _UNRESERVED.issuperset(text):
+            query = str(httpx.QueryParams(params))
+            break
+        pairs.append(f"{name}={text}")
+    else:
+        query = "&".join(pairs)
     return f"{head}?{query}" if query else head
+
+
+def _as_text(value: Any) -> str:
+    """A param's value as httpx writes it (JSON's true and false, nothing for None)."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return "" if value is None else str(value)
 
 
 def split_userinfo(url: str) -> tuple[str, str | None]:

@@ -15,8 +15,12 @@ _URLS = [
     "http://api.test/a?",
     "http://[::1]:8080/v1",
 ]
+# Plain names and values take `with_query`'s own path, any other its httpx one.
+_NAMES = st.one_of(st.text(max_size=8), st.text(alphabet="aZ09-._~", max_size=8))
 _VALUES = st.one_of(
     st.text(max_size=12),
+    st.text(alphabet="aZ09-._~", max_size=12),
+    st.none(),
     st.integers(),
     st.floats(allow_nan=False, allow_infinity=False),
     st.booleans(),
@@ -26,7 +30,7 @@ _VALUES = st.one_of(
 @settings(max_examples=300, deadline=None)
 @given(
     url=st.sampled_from(_URLS),
-    params=st.dictionaries(st.text(max_size=8), _VALUES, max_size=4),
+    params=st.dictionaries(_NAMES, _VALUES, max_size=4),
 )
 def test_with_query_is_what_httpx_builds(url: str, params: dict[str, Any]) -> None:
     head = str(httpx.URL(url).copy_with(query=None))
