@@ -14,6 +14,8 @@ throughout, which coalescing (`POLICY_COALESCE`) turns into a convoy behind shar
   a Kubernetes probe does) every 50 ms and four call the fan-out, each every 20 ms. The same
   four fan-out probers also run alone first, so the admitted p99 under load is compared with
   an unloaded p99 measured the same way (new connections, this process's client).
+- cpu: the server's CPU per fan-out with no gate, at 16 and 64 connections (`--tree` against
+  this checkout compares two trees: run both, in turn, twice).
 - slowloris: 1,000 connections that send one header byte every 5 s, for 60 s, while probes
   call `/healthz` and the fan-out every 500 ms; counts what answered 200.
 - lock (PostgreSQL, strict mode): fan-out latency at 16 callers for 15 s, then with
@@ -249,6 +251,22 @@ def saturate(tree: Path, env: dict[str, str], server_args: list[str]) -> None:
             print(f"  {key} {value:g}", flush=True)
 
 
+def cpu(tree: Path, env: dict[str, str], server_args: list[str]) -> None:
+    """Service CPU per fan-out with no gate, at 16 and 64 connections (8 s each)."""
+    with server(tree, {**env, "ADMISSION_MODE": "off"}, server_args) as proc:
+        wrk(FANOUT, 16, 3, "1")  # warm-up
+        for connections in (16, 64):
+            before = cpu_seconds(proc.pid)
+            run = wrk(FANOUT, connections, 8, "1")
+            busy = (cpu_seconds(proc.pid) - before) / 8
+            per_fanout_us = busy / run.goodput * 1e6
+            print(
+                f"  {connections} conns, 8 s: {run}; server CPU {busy:.0%}, "
+                f"{per_fanout_us:.0f} us per fan-out",
+                flush=True,
+            )
+
+
 async def _slow_client(stop_at: float, opened: list[int], closed: list[int]) -> None:
     """Holds one connection that sends a header byte every 5 s; reconnects when closed."""
     head = b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
@@ -377,6 +395,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"## {part}", flush=True)
             if part == "saturate":
                 saturate(args.tree, env, server_args)
+            elif part == "cpu":
+                cpu(args.tree, env, server_args)
             elif part == "slowloris":
                 slowloris(args.tree, env, server_args)
             elif part == "lock":
