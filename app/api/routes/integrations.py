@@ -4,7 +4,14 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from app.api.deps import ClientDep, ManagerDep, SettingsDep
+from app.api.deps import (
+    ClientDep,
+    ManagerDep,
+    SettingsDep,
+    get_http_client,
+    get_manager,
+    get_settings_dep,
+)
 from app.api.fetch_query import openapi_parameters, read_fetch_query
 from app.api.names import invalid, positions, resolve_names, split_names
 from app.api.protected_route import ProtectedRoute
@@ -171,8 +178,7 @@ async def fetch(request: Request, principal: PrincipalDep) -> Response:
     # The query and the app's parts are read here, not declared: the hot path is served
     # without FastAPI's per-request resolution (`ProtectedRoute`, `fetch_query.py`).
     query, items = read_fetch_query(request.query_params)
-    state = request.app.state
-    settings: Settings = state.settings
+    settings = await get_settings_dep(request)
     check_params(items, settings, ("query",))
     params: dict[str, Any] = {}
     provider_params: dict[str, dict[str, Any]] = {}
@@ -183,8 +189,8 @@ async def fetch(request: Request, principal: PrincipalDep) -> Response:
         else:
             params[key] = value
     return await _run(
-        state.manager,
-        state.http_client,
+        await get_manager(request),
+        await get_http_client(request),
         settings,
         principal,
         providers=query.providers,
