@@ -79,6 +79,62 @@ async def test_a_full_queue_sheds_without_waiting() -> None:
     await waiter
 
 
+async def seen_taking(gate: Admission, seconds: float) -> None:
+    """Enough fan-outs through `gate`, each taking `seconds`, that its estimate is known."""
+    for _ in range(20):
+        await gate.acquire(10.0)
+        gate.release(seconds)
+
+
+def refused_without_waiting(gate: Admission) -> None:
+    """`acquire` raises Shed before it first suspends: no wait, not even a loop turn."""
+    attempt = gate.acquire(10.0)
+    try:
+        with pytest.raises(Shed, match="at capacity"):
+            attempt.send(None)
+    finally:
+        attempt.close()
+
+
+async def test_the_queue_holds_only_what_frees_within_half_the_wait() -> None:
+    clock = Clock()
+    gate = Admission(limit=10, max_wait_s=0.04, clock=clock)
+    await seen_taking(gate, 0.1)
+    for _ in range(10):
+        await gate.acquire(10.0)
+    # 10 in flight, 100 ms each: a slot frees every 10 ms, two within half of the 40 ms wait.
+    waiters = [asyncio.create_task(gate.acquire(10.0)) for _ in range(2)]
+    await asyncio.sleep(0)
+    assert gate.stats().queued == 2
+    for _ in range(3):
+        refused_without_waiting(gate)
+    assert (gate.stats().shed_full, gate.stats().queued) == (3, 2)
+    gate.release(0.1)
+    gate.release(0.1)
+    await asyncio.gather(*waiters)  # the two that waited are admitted
+
+
+async def test_the_queue_bound_is_never_below_one_nor_above_max_queue() -> None:
+    slow = Admission(limit=1, max_wait_s=0.005)
+    await seen_taking(slow, 10.0)  # a slot frees every 10 s: not within any wait
+    await slow.acquire(20.0)
+    waiter = asyncio.create_task(slow.acquire(20.0))
+    await asyncio.sleep(0)
+    assert slow.stats().queued == 1  # one may still wait for the slot
+    slow.release(10.0)
+    await waiter
+
+    fast = Admission(limit=2, max_wait_s=5.0, max_queue=1)
+    await seen_taking(fast, 0.001)  # thousands would free within the wait
+    await fast.acquire(10.0)
+    await fast.acquire(10.0)
+    waiter = asyncio.create_task(fast.acquire(10.0))
+    await asyncio.sleep(0)
+    refused_without_waiting(fast)  # max_queue is 1
+    fast.release(0.001)
+    await waiter
+
+
 async def test_a_deadline_that_leaves_no_room_to_wait_is_refused_up_front() -> None:
     gate = Admission(limit=1, max_wait_s=1.0)
     for _ in range(20):  # recent fan-outs took 200 ms
