@@ -252,6 +252,10 @@ def saturate(tree: Path, env: dict[str, str], server_args: list[str]) -> None:
             print(f"  probe (port {probe.port}) {probe.summary()}", flush=True)
         merged = Probe(FANOUT, 0.02, samples=[s for p in fanout_probes for s in p.samples])
         print(f"  fan-out probes {merged.summary()}", flush=True)
+        shed = [ms for s, ms in merged.samples if s == 503]
+        if shed:
+            fast = sum(ms < 10 for ms in shed) / len(shed)
+            print(f"  the probes' 503s answered in under 10 ms: {fast:.1%}", flush=True)
         admitted = [ms for s, ms in merged.samples if s == 200]
         print(
             f"  admitted p99 {pct(admitted, 99):.1f} ms = "
