@@ -19,12 +19,7 @@ The bound is static (`limit`), or adaptive: an AIMD limiter in the manner of Net
 concurrency-limits, steered by the fan-outs' own latency. Every `window` completions it
 compares their mean duration with the lowest mean seen lately (the unloaded latency); above
 `tolerance` (1.5) times that, the limit shrinks by a tenth (queueing has begun: more in flight
-would only add latency), otherwise it grows by one while the limit was reached in the window
-and the event loop's thread was on the CPU less than `BUSY_CEILING` of it. A worker whose CPU
-is the bottleneck (every fan-out its own upstream calls) turns more in flight into latency
-alone; latency by itself told that only once the mean passed 1.5x, and the limit swung
-between 24 and 52 under `wrk -c1000`.
-
+would only add latency), otherwise it grows by one while the limit was reached in the window.
 The baseline fades by time, not by window (1 % a second): at a thousand fan-outs a second a
 per-window fade let the baseline climb with the load itself within seconds, so queueing was
 never seen. A fan-out's duration counts from when its request head arrived (the server
@@ -61,9 +56,6 @@ _BASELINE_FADE_PER_S = 0.01
 OVERLOAD_INTERVAL_S = 0.1
 # ... and then a new waiter waits at most this long (CoDel's target), newest served first.
 OVERLOADED_WAIT_S = 0.005
-# The limit does not grow while the event loop's thread was busier than this over the window:
-# its CPU is the bottleneck then, and one more fan-out in flight adds latency, not throughput.
-BUSY_CEILING = 0.9
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +93,6 @@ class Admission:
         window: int = 50,
         tolerance: float = 1.5,
         clock: Callable[[], float] = time.monotonic,
-        loop_cpu: Callable[[], float] = time.thread_time,
     ) -> None:
         self.max_limit = limit
         self.limit = limit
@@ -122,10 +113,6 @@ class Admission:
         self._win_sum = 0.0
         self._win_n = 0
         self._win_full = False
-        self._loop_cpu = loop_cpu
-        # When the window began: (wall, the loop thread's CPU); None before the first one
-        # (the gate is built off the loop, whose thread's CPU clock is another one).
-        self._win_began: tuple[float, float] | None = None
         self._baseline = float("inf")
         self._baseline_at = clock()
         self._last_shed = float("-inf")
@@ -305,15 +292,6 @@ class Admission:
         self._baseline, self._baseline_at = min(self._baseline * fade, mean), now
         if mean > self._tolerance * self._baseline:
             self.limit = max(self.min_limit, self.limit * 9 // 10)
-        elif self._win_full and self._loop_busy(now) < BUSY_CEILING:
+        elif self._win_full:
             self.limit = min(self.max_limit, self.limit + 1)
-        self._win_began = (now, self._loop_cpu())
         self._win_sum, self._win_n, self._win_full = 0.0, 0, False
-
-    def _loop_busy(self, now: float) -> float:
-        """The share of the window the event loop's thread spent on the CPU (0 before the
-        first window: nothing is known)."""
-        if self._win_began is None:
-            return 0.0
-        wall, cpu = self._win_began
-        return (self._loop_cpu() - cpu) / (now - wall) if now > wall else 0.0

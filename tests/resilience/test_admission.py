@@ -187,34 +187,8 @@ async def test_one_log_line_per_transition_not_per_shed(caplog: pytest.LogCaptur
     assert "50 requests shed" in messages[1]
 
 
-def idle_loop() -> float:
-    """The event loop thread's CPU clock, for a loop that never runs: always idle."""
-    return 0.0
-
-
-async def test_a_busy_loop_holds_the_limit_where_an_idle_one_grows_it() -> None:
-    clock = Clock()
-    cpu = Clock()
-
-    def window(gate: Admission, busy: float) -> None:
-        for _ in range(8):
-            gate.in_flight += 1
-            gate._win_full = True  # the limit was reached in this window
-            clock.now += 0.01
-            cpu.now += 0.01 * busy
-            gate.release(0.02)  # the same latency every time: no cut
-
-    # The first window grows the limit either way: the loop's CPU clock starts with it.
-    for busy, grown in ((0.5, 4), (0.95, 1)):
-        gate = Admission(limit=20, adaptive=True, window=8, clock=clock, loop_cpu=cpu)
-        gate.limit = 10
-        for _ in range(4):
-            window(gate, busy)
-        assert gate.limit == 10 + grown, busy
-
-
 async def test_the_adaptive_limit_shrinks_when_latency_grows_and_recovers() -> None:
-    gate = Admission(limit=40, adaptive=True, window=8, min_limit=4, loop_cpu=idle_loop)
+    gate = Admission(limit=40, adaptive=True, window=8, min_limit=4)
 
     async def window(duration_s: float, in_flight: int) -> None:
         for _ in range(8 // in_flight):
@@ -238,9 +212,7 @@ async def test_the_baseline_fades_with_time_not_with_the_number_of_windows() -> 
     # At a thousand fan-outs a second a window passes every few milliseconds: a baseline that
     # faded per window climbed with the load itself, and queueing was never seen.
     clock = Clock()
-    gate = Admission(
-        limit=40, adaptive=True, window=8, min_limit=4, clock=clock, loop_cpu=idle_loop
-    )
+    gate = Admission(limit=40, adaptive=True, window=8, min_limit=4, clock=clock)
 
     def window(duration_s: float) -> None:
         for _ in range(8):
