@@ -209,7 +209,7 @@ class Admission:
 
         A waiter beyond that would most likely be shed when its wait ends, at a moment the
         loop's lag only makes later: under `wrk -c1000` most sheds came after their 5 ms wait,
-        and 14-17 % after 10 ms. Refused now, it is answered within the loop turn it arrived
+        and 12-17 % after 10 ms. Refused now, it is answered within the loop turn it arrived
         in. Half, because completions come in bursts, not one every mean interval. At least
         one, so a slot that frees finds someone; the full bound while nothing is known.
         """

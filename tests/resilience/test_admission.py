@@ -98,25 +98,25 @@ def refused_without_waiting(gate: Admission) -> None:
 
 async def test_the_queue_holds_only_what_frees_within_half_the_wait() -> None:
     clock = Clock()
-    gate = Admission(limit=10, max_wait_s=0.04, clock=clock)
-    await seen_taking(gate, 0.1)
+    gate = Admission(limit=10, max_wait_s=0.4, clock=clock)
+    await seen_taking(gate, 1.0)
     for _ in range(10):
         await gate.acquire(10.0)
-    # 10 in flight, 100 ms each: a slot frees every 10 ms, two within half of the 40 ms wait.
+    # 10 in flight, 1 s each: a slot frees every 100 ms, two within half of the 400 ms wait.
     waiters = [asyncio.create_task(gate.acquire(10.0)) for _ in range(2)]
     await asyncio.sleep(0)
     assert gate.stats().queued == 2
     for _ in range(3):
         refused_without_waiting(gate)
     assert (gate.stats().shed_full, gate.stats().queued) == (3, 2)
-    gate.release(0.1)
-    gate.release(0.1)
+    gate.release(1.0)
+    gate.release(1.0)
     await asyncio.gather(*waiters)  # the two that waited are admitted
 
 
 async def test_the_queue_bound_is_never_below_one_nor_above_max_queue() -> None:
-    slow = Admission(limit=1, max_wait_s=0.005)
-    await seen_taking(slow, 10.0)  # a slot frees every 10 s: not within any wait
+    slow = Admission(limit=1, max_wait_s=1.0)
+    await seen_taking(slow, 10.0)  # a slot frees every 10 s: not within the 1 s wait
     await slow.acquire(20.0)
     waiter = asyncio.create_task(slow.acquire(20.0))
     await asyncio.sleep(0)
