@@ -19,8 +19,6 @@ connections, so the unloaded p99 and the loaded ones are measured the same way.
 import argparse
 import os
 import socket
-import tempfile
-from pathlib import Path
 
 from bench import overload
 from bench._proc import ROOT, cpu_seconds, start_upstream, stop
@@ -73,17 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     os.sched_setaffinity(0, {1})  # with wrk and the upstream; CPU 0 serves
     upstream, base_url = start_upstream("1", args.delay_ms)
-    tmp = Path(tempfile.mkdtemp(prefix="curve-"))
-    env = {
-        **os.environ,
-        "DEMO_UPSTREAM_URL": base_url,
-        "DATABASE_URL": f"sqlite:///{tmp / 'calls.db'}",
-        "LOG_SPOOL_DIR": str(tmp / "spool"),
-        "LOG_LEVEL": "warning",
-        "RATE_LIMIT_PER_S": "0",
-        "ADMISSION_MODE": "off",
-    }
-    env.update(item.split("=", 1) for item in args.env)
+    env = overload.server_env(base_url, args.env, ADMISSION_MODE="off")
     print(f"# the service with no gate ({socket.gethostname()}, {os.cpu_count()} CPUs)")
     try:
         for number in range(1, args.runs + 1):

@@ -374,6 +374,25 @@ def lock(tree: Path, env: dict[str, str], server_args: list[str], pg: str) -> No
         admin.execute("DROP DATABASE IF EXISTS overload_bench WITH (FORCE)")
 
 
+def server_env(base_url: str, extra: list[str], **defaults: str) -> dict[str, str]:
+    """The server's environment: the bench upstream, a fresh SQLite file and spool, no rate
+    limit, then `defaults`, then `extra` (`KEY=VALUE` items from the command line)."""
+    tmp = Path(tempfile.mkdtemp(prefix="overload-"))
+    env = {
+        **os.environ,
+        "DEMO_UPSTREAM_URL": base_url,
+        "DATABASE_URL": f"sqlite:///{tmp / 'calls.db'}",
+        "LOG_SPOOL_DIR": str(tmp / "spool"),
+        "LOG_LEVEL": "warning",
+        "RATE_LIMIT_PER_S": "0",
+        **defaults,
+    }
+    for item in extra:
+        key, _, value = item.partition("=")
+        env[key] = value
+    return env
+
+
 def main(argv: list[str] | None = None) -> None:
     global CITIES
     parser = argparse.ArgumentParser(prog="python -m bench.overload")
@@ -393,16 +412,7 @@ def main(argv: list[str] | None = None) -> None:
     CITIES = args.cities  # read by wrk() and the probes' threads
     os.sched_setaffinity(0, {1})  # the probes' client, with wrk and the upstream; CPU 0 serves
     upstream, base_url = start_upstream("1", args.delay_ms)
-    tmp = Path(tempfile.mkdtemp(prefix="overload-"))
-    env = {
-        **os.environ,
-        "DEMO_UPSTREAM_URL": base_url,
-        "DATABASE_URL": f"sqlite:///{tmp / 'calls.db'}",
-        "LOG_SPOOL_DIR": str(tmp / "spool"),
-        "LOG_LEVEL": "warning",
-        "RATE_LIMIT_PER_S": "0",
-    }
-    env.update(item.split("=", 1) for item in args.env)
+    env = server_env(base_url, args.env)
     server_args = args.server_args.split()
     print(f"# {args.label or args.tree} ({socket.gethostname()}, {os.cpu_count()} CPUs)")
     try:
