@@ -273,13 +273,7 @@ def cpu(tree: Path, env: dict[str, str], server_args: list[str]) -> None:
         for connections in (16, 64):
             before = cpu_seconds(proc.pid)
             run = wrk(FANOUT, connections, 8, "1")
-            busy = (cpu_seconds(proc.pid) - before) / 8
-            per_fanout_us = busy / run.goodput * 1e6
-            print(
-                f"  {connections} conns, 8 s: {run}; server CPU {busy:.0%}, "
-                f"{per_fanout_us:.0f} us per fan-out",
-                flush=True,
-            )
+            print(f"  {connections} conns, 8 s: {run}; {busy(proc, before, run)}", flush=True)
 
 
 async def _slow_client(stop_at: float, opened: list[int], closed: list[int]) -> None:
